@@ -1,0 +1,1 @@
+"""nanor1: a minimal, readable implementation of the DeepSeek-R1 training recipe."""
