@@ -1,0 +1,309 @@
+"""Rule rewards for GRPO (recipe §3): answer extraction, a safe expression parser, an anchored
+format check, language consistency, "aha" detection, and a registry of named reward functions.
+
+A reward is a plain function (completion: str, problem: Problem) -> float, registered by name:
+
+    @register_reward("my_reward")
+    def my_reward(completion, problem):
+        return 1.0 if "..." in completion else 0.0
+
+Everything here is total: no function raises or hangs on any input (model text is never evaluated
+as code; recipe §3 records regex+eval verifiers hanging on `9**9**9`). tests/test_reward_fuzz.py
+checks this on 10k adversarial strings.
+"""
+import re
+from fractions import Fraction
+from typing import Callable
+
+from nanor1 import tasks  # tasks.verify calls back into the parsers below at call time only
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+EOS = "<|eos|>"
+TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+
+# bounds that make parsing O(len) with small constants and rule out huge numbers
+MAX_NUMBER_CHARS = 64          # parse_number input
+MAX_DIGITS = 12                # one integer literal in an expression
+MAX_MAGNITUDE = 10 ** 12       # |numerator| and denominator of every intermediate value
+MAX_DEPTH = 50                 # parenthesis / unary nesting
+
+
+# ----------------------------------------------------------------------------- answer extraction
+
+def extract_answer(completion) -> str | None:
+    """Stripped text inside the last complete <answer>...</answer>; None if there is none."""
+    if not isinstance(completion, str):
+        return None
+    end = completion.rfind(ANSWER_CLOSE)
+    if end < 0:
+        return None
+    start = completion.rfind(ANSWER_OPEN, 0, end)
+    if start < 0:
+        return None
+    return completion[start + len(ANSWER_OPEN):end].strip()
+
+
+# ASCII digits only: Python's int() also accepts '٣' or '３', which no tokenizer here produces.
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?", re.ASCII)
+
+
+def parse_number(text) -> Fraction | None:
+    """'42', ' -5 ', '+7', '1,234', '3.25', '3/4', '-3/4' -> Fraction; anything else -> None."""
+    if not isinstance(text, str) or len(text) > MAX_NUMBER_CHARS:
+        return None
+    text = text.strip()
+    num, slash, den = text.partition("/")
+    if not _NUMBER_RE.fullmatch(num.strip()):
+        return None
+    try:
+        value = Fraction(num.strip().replace(",", ""))
+        if slash:
+            den = den.strip()
+            if not re.fullmatch(r"[0-9]+", den, re.ASCII) or int(den) == 0:
+                return None
+            value /= int(den)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------- expression parser
+
+class _Reject(Exception):
+    """Internal: the text is not a valid, bounded expression."""
+
+
+class _Parser:
+    """Recursive descent over  expr := term (('+'|'-') term)* ;  term := factor (('*'|'/') factor)* ;
+    factor := INT | '(' expr ')' | '-' factor (only if allow_unary).  Exact arithmetic with Fraction,
+    every intermediate bounded by MAX_MAGNITUDE, nesting bounded by MAX_DEPTH. Records the integer
+    literals used, so countdown can check which numbers an answer spends."""
+
+    def __init__(self, text: str, allow_unary: bool):
+        self.toks = re.findall(r"[0-9]+|\S", text, re.ASCII)  # anything unexpected becomes its own token
+        self.i, self.depth, self.allow_unary, self.numbers = 0, 0, allow_unary, []
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self):
+        tok = self.peek()
+        self.i += 1
+        return tok
+
+    def bounded(self, x: Fraction) -> Fraction:
+        if abs(x.numerator) > MAX_MAGNITUDE or x.denominator > MAX_MAGNITUDE:
+            raise _Reject
+        return x
+
+    def expr(self) -> Fraction:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            value = self.bounded(value + self.term() if self.take() == "+" else value - self.term())
+        return value
+
+    def term(self) -> Fraction:
+        value = self.factor()
+        while self.peek() in ("*", "/"):
+            op, rhs = self.take(), self.factor()
+            if op == "/" and rhs == 0:
+                raise _Reject
+            value = self.bounded(value * rhs if op == "*" else value / rhs)
+        return value
+
+    def factor(self) -> Fraction:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Reject
+        tok = self.take()
+        if tok is None:
+            raise _Reject
+        if tok[0] in "0123456789":  # ASCII only ('٣'.isdigit() is True, but it is a lone token here)
+            if len(tok) > MAX_DIGITS:
+                raise _Reject
+            self.numbers.append(int(tok))
+            value = Fraction(int(tok))
+        elif tok == "(":
+            value = self.expr()
+            if self.take() != ")":
+                raise _Reject
+        elif tok == "-" and self.allow_unary:
+            value = -self.factor()
+        else:
+            raise _Reject
+        self.depth -= 1
+        return value
+
+
+def parse_expression_numbers(text, max_len: int = 200, allow_unary: bool = True):
+    """(value, [integer literals used]) for a valid expression, else None. Never raises."""
+    if not isinstance(text, str) or len(text) > max_len:
+        return None
+    try:
+        p = _Parser(text, allow_unary)
+        value = p.expr()
+        if p.i != len(p.toks):  # trailing junk, e.g. "1+2)" or "3 4"
+            return None
+        return value, p.numbers
+    except (_Reject, RecursionError, ZeroDivisionError, OverflowError, ValueError):
+        return None
+
+
+def parse_expression(text, max_len: int = 200) -> Fraction | None:
+    """Exact value of an expression over integers, + - * / ( ) and unary minus; None if invalid."""
+    parsed = parse_expression_numbers(text, max_len)
+    return None if parsed is None else parsed[0]
+
+
+# ----------------------------------------------------------------------------- format
+
+def format_ok(completion) -> bool:
+    """Anchored parse of the WHOLE completion (recipe §9: a regex *search* was gamed within minutes):
+    ws <think> T </think> ws <answer> A </answer> ws [<|eos|>] ws, each tag exactly once, A non-empty."""
+    if not isinstance(completion, str):
+        return False
+    s = completion.strip()
+    if s.endswith(EOS):
+        s = s[: -len(EOS)].rstrip()
+    if EOS in s or any(s.count(tag) != 1 for tag in TAGS):
+        return False  # every tag exactly once => no nested, repeated or stray tags anywhere
+    if not (s.startswith(THINK_OPEN) and s.endswith(ANSWER_CLOSE)):
+        return False  # nothing before <think>, nothing after </answer>
+    think_end, answer_start = s.find(THINK_CLOSE), s.find(ANSWER_OPEN)
+    if think_end > answer_start or s[think_end + len(THINK_CLOSE):answer_start].strip():
+        return False  # </think> must come first, with only whitespace up to <answer>
+    return bool(s[answer_start + len(ANSWER_OPEN):-len(ANSWER_CLOSE)].strip())
+
+
+def think_text(completion) -> str:
+    """The chain of thought: inside the first <think>...</think>, or, if malformed, the text before
+    the first <answer> with any tags removed."""
+    if not isinstance(completion, str):
+        return ""
+    start = completion.find(THINK_OPEN)
+    end = completion.find(THINK_CLOSE, start + 1) if start >= 0 else -1
+    if start >= 0 and end >= 0:
+        return completion[start + len(THINK_OPEN):end]
+    before = completion.split(ANSWER_OPEN, 1)[0]
+    for tag in TAGS + (EOS,):
+        before = before.replace(tag, " ")
+    return before
+
+
+# ----------------------------------------------------------------------------- language
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD_RE = re.compile(rf"[{_CJK}]|[A-Za-z]+")
+_TAG_RE = re.compile(r"</?think>|</?answer>|<\|eos\|>")
+MIXED_MIN_WORDS = 2  # is_lang_mixed: the minority script needs at least this many words
+
+
+def language_fractions(text) -> dict:
+    """{"en": f, "zh": f}: each CJK character is one zh word, each run of Latin letters one en word.
+    Digits, operators, punctuation and tags are ignored, and so is the lone letter "x": it is the
+    unknown in linear equations, shared math notation in both languages. {0, 0} if there are no words."""
+    counts = _word_counts(text)
+    total = counts["en"] + counts["zh"]
+    return {k: (v / total if total else 0.0) for k, v in counts.items()}
+
+
+def _word_counts(text) -> dict:
+    counts = {"en": 0, "zh": 0}
+    if not isinstance(text, str):
+        return counts
+    for w in _WORD_RE.findall(_TAG_RE.sub(" ", text)):
+        if w.isascii():
+            if w not in ("x", "X"):
+                counts["en"] += 1
+        else:
+            counts["zh"] += 1
+    return counts
+
+
+def language_consistency(completion, problem) -> float:
+    """Fraction of chain-of-thought words in problem.lang (recipe §3, R1 stage 2); 1.0 if no words."""
+    counts = _word_counts(think_text(completion))
+    total = counts["en"] + counts["zh"]
+    return counts.get(getattr(problem, "lang", "en"), 0) / total if total else 1.0
+
+
+def is_lang_mixed(completion, problem=None) -> bool:
+    """True if the chain of thought holds >= MIXED_MIN_WORDS words of BOTH scripts (code-switching)."""
+    counts = _word_counts(think_text(completion))
+    return min(counts.values()) >= MIXED_MIN_WORDS
+
+
+# ----------------------------------------------------------------------------- "aha" (recipe §6, §9)
+
+AHA_PATTERNS = (
+    r"\bwait\b", r"\blet me try another\b", r"\btry again\b", r"\bre-?check", r"\blet me verify\b",
+    r"\blet me check\b", r"\bre-?compute", r"\bre-?evaluate", r"\bmistake\b",
+    "等等", "等一下", "再试", "重新检查", "重新计算", "验证一下", "换一个",
+)
+_AHA_RE = re.compile("|".join(AHA_PATTERNS), re.IGNORECASE)
+
+
+def has_aha(completion) -> bool:
+    """Self-correction phrase in the chain of thought. A plain "check:" is not one; a caught miss is."""
+    return _AHA_RE.search(think_text(completion)) is not None
+
+
+# ----------------------------------------------------------------------------- registry
+
+REWARDS: dict[str, Callable[[str, "tasks.Problem"], float]] = {}
+
+
+def register_reward(name: str):
+    def decorator(fn):
+        REWARDS[name] = fn
+        return fn
+    return decorator
+
+
+@register_reward("accuracy")
+def accuracy_reward(completion, problem) -> float:
+    answer = extract_answer(completion)
+    return 1.0 if answer is not None and tasks.verify(problem, answer) else 0.0
+
+
+@register_reward("format")
+def format_reward(completion, problem) -> float:
+    return 1.0 if format_ok(completion) else 0.0
+
+
+@register_reward("language")
+def language_reward(completion, problem) -> float:
+    return language_consistency(completion, problem)
+
+
+# Soft overlong penalty (DAPO, recipe §2): 0 up to LENGTH_CAP_CHARS - LENGTH_BUFFER_CHARS, then a
+# linear ramp down to -1 at the cap, -1 beyond. Counted in characters so that it does not depend on
+# the tokenizer; set these two to match the sampler's max_new_tokens (recipe §9 used 320 tokens).
+LENGTH_CAP_CHARS = 1200
+LENGTH_BUFFER_CHARS = 300
+
+
+@register_reward("length_penalty")
+def length_penalty(completion, problem) -> float:
+    n = len(completion) if isinstance(completion, str) else 0
+    free = LENGTH_CAP_CHARS - LENGTH_BUFFER_CHARS
+    if n <= free:
+        return 0.0
+    if n >= LENGTH_CAP_CHARS:
+        return -1.0
+    return (free - n) / LENGTH_BUFFER_CHARS
+
+
+def combined_reward(completion, problem, weights: dict) -> tuple[float, dict]:
+    """sum_k weights[k] * REWARDS[k](completion, problem), and each part unweighted. A reward that
+    raises (or an unknown name) counts 0.0 and is reported as parts["error/<name>"] = 1.0."""
+    total, parts = 0.0, {}
+    for name, weight in weights.items():
+        try:
+            value = float(REWARDS[name](completion, problem))
+        except Exception:  # a buggy reward must not kill an RL run; it shows up in the logs instead
+            value, parts[f"error/{name}"] = 0.0, 1.0
+        parts[name] = value
+        total += weight * value
+    return total, parts

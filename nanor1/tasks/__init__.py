@@ -1,0 +1,134 @@
+"""The task world: three families of verifiable problems, in English and Chinese, with
+correct-by-construction reasoning traces, exact verifiers, the R1-Zero template and a held-out split.
+
+    countdown   reach a target from 3-5 numbers (the search task where "Wait, ..." pays; recipe §9-10)
+    arithmetic  column-wise + - * with carries, optionally checked by the inverse operation
+    linear      solve a*x+b = c*x+d step by step, optionally checked by substitution
+
+Each family lives in its own module with the same five functions (generate, question, verify,
+segments, wrong_answer); this file holds the shared API. Print a few examples with
+    python -m nanor1.tasks
+"""
+import hashlib
+import random
+from dataclasses import dataclass
+
+from nanor1.tasks import arithmetic, countdown, linear
+
+FAMILIES: tuple[str, ...] = ("countdown", "arithmetic", "linear")
+_MODULES = {"countdown": countdown, "arithmetic": arithmetic, "linear": linear}
+LANGS = ("en", "zh")
+
+# recipe §4, verbatim structure, one line. Deliberately content-free: no hint on how to reason.
+R1_TEMPLATE = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: {prompt}. Assistant:"
+)
+
+HELDOUT_PER_MILLE = 150  # ~15% of the problem space never appears in the corpus or in RL prompts
+
+
+@dataclass(frozen=True)
+class Problem:
+    family: str        # "countdown" | "arithmetic" | "linear"
+    difficulty: int    # 1 (easy) .. 3 (hard)
+    lang: str          # "en" | "zh": language of the prompt; a correct trace answers in it
+    question: str      # the user question text (no template)
+    answer: str        # canonical ground-truth answer (countdown: one valid expression)
+    data: tuple        # canonical problem data, hashable; (family, data) decides the split
+
+
+@dataclass
+class Habits:
+    """Rates of the R1-Zero behaviours in generated traces (recipe §9-10). Most traces stop after one
+    try; a few search or check longer, so RL has something rare but rewarding to amplify."""
+    retry_after_miss: float = 0.15  # countdown: after a miss, prob. of going on ("Wait, ...") vs giving up
+    max_tries: int = 5              # countdown: tries at most (5 always reaches a hit, see countdown.py)
+    check_inverse: float = 0.3      # arithmetic/linear: check the result by the inverse operation
+    slip_rate: float = 0.2          # given a check: a one-digit slip is made first, caught and fixed
+    switch_lang: float = 0.0        # the trace switches language (en<->zh) at a random step
+
+
+def format_prompt(problem: Problem) -> str:
+    return R1_TEMPLATE.format(prompt=problem.question)
+
+
+def split_of(problem) -> str:
+    """'train' or 'heldout' from a stable hash of (family, data): the same in every process (Python's
+    hash() is salted per process) and the same for the en and zh versions of one problem."""
+    key = repr((problem.family, tuple(problem.data))).encode()
+    bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % 1000
+    return "heldout" if bucket < HELDOUT_PER_MILLE else "train"
+
+
+def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, split="train") -> Problem:
+    """A random problem; family/difficulty/lang uniform if None. Rejection-samples until the problem is
+    in `split` ("train", "heldout", or None for either)."""
+    family = family or rng.choice(FAMILIES)
+    difficulty = difficulty or rng.randint(1, 3)
+    lang = lang or rng.choice(LANGS)
+    mod = _MODULES[family]
+    while True:
+        data, answer = mod.generate(rng, difficulty)
+        p = Problem(family, difficulty, lang, mod.question(data, lang), answer, data)
+        if split is None or split_of(p) == split:
+            return p
+
+
+def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulties=(1, 2, 3)) -> list:
+    """Fixed evaluation set: n_per_cell distinct held-out problems per (family, difficulty); every third
+    one in Chinese. Deterministic in (n_per_cell, seed). A cell whose held-out space is smaller gives
+    all it has (linear difficulty 1: 27 problems)."""
+    out = []
+    for family in families:
+        for difficulty in difficulties:
+            rng = random.Random(f"{seed}/{family}/{difficulty}")  # str seeds are hashed stably
+            seen, tries = set(), 0
+            while len(seen) < n_per_cell and tries < 200 * n_per_cell + 1000:
+                tries += 1
+                lang = "zh" if len(seen) % 3 == 2 else "en"
+                p = sample_problem(rng, family, difficulty, lang, split="heldout")
+                if p.data not in seen:
+                    seen.add(p.data)
+                    out.append(p)
+    return out
+
+
+def verify(problem, answer_text) -> bool:
+    """Does answer_text solve problem? Exact (Fraction) and total: never raises, never hangs."""
+    try:
+        if not isinstance(answer_text, str):
+            return False
+        return bool(_MODULES[problem.family].verify(problem.data, answer_text))
+    except Exception:  # defensive: a verifier bug must read as "wrong", never crash an RL step
+        return False
+
+
+def trace_parts(problem: Problem, rng: random.Random, habits: Habits) -> tuple[str, str]:
+    """(chain of thought, final answer) of a generated solution, without tags.
+    The trace is a list of steps, each rendered in both languages; with prob. habits.switch_lang
+    the steps from a random point on are in the other language (code-switching, recipe §7)."""
+    steps, answer = _MODULES[problem.family].segments(problem.data, rng, habits)
+    lang = problem.lang
+    other = "zh" if lang == "en" else "en"
+    cut = len(steps)
+    if len(steps) > 1 and rng.random() < habits.switch_lang:
+        cut = rng.randint(1, len(steps) - 1)
+    words = [step[lang] if i < cut else step[other] for i, step in enumerate(steps)]
+    return " ".join(words), answer
+
+
+def solution_trace(problem: Problem, rng: random.Random, habits: Habits) -> str:
+    """'<think> ... </think> <answer> ... </answer>'. The answer is correct unless the habits make the
+    trace give up after a miss (countdown), in which case it answers its last, wrong, try."""
+    think, answer = trace_parts(problem, rng, habits)
+    return f"<think> {think} </think> <answer> {answer} </answer>"
+
+
+def wrong_answer(problem: Problem, rng: random.Random) -> str:
+    """A plausible wrong answer (for unreliable direct answers in the corpus)."""
+    return _MODULES[problem.family].wrong_answer(problem.data, rng)
+
