@@ -1,0 +1,83 @@
+"""Checkpoints: written atomically, loaded safely, with errors a user can act on.
+
+A checkpoint is one torch file holding plain data only (tensors, numbers, strings, lists, dicts), so it loads with
+`torch.load(weights_only=True)`: loading a checkpoint never runs code from it. Layout:
+    model         state_dict of the GPT
+    model_config  ModelConfig as a dict (the model is rebuilt from it)
+    optimizer     optimizer state_dict (optional: training checkpoints)
+    step, rng     training position and RNG states (python, torch, cuda) for an exact resume
+    ...           anything else the writer adds (config dict, data position, metrics)
+Writes go to `path.tmp` first and are renamed over `path`, so a kill mid-write leaves the old file intact.
+"""
+import os
+import random
+
+import torch
+
+from nanor1.model import GPT, ModelConfig
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save_checkpoint(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half of one
+
+
+def load_checkpoint(path: str, map_location="cpu") -> dict:
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated file, not a torch file, or a pickle with disallowed objects
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or not a nanor1 "
+                              f"checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
+        raise CheckpointError(f"{path} is a torch file but not a nanor1 checkpoint (no 'model'/'model_config')")
+    return ckpt
+
+
+def build_model(ckpt: dict, path: str = "checkpoint", device="cpu", expect: ModelConfig | None = None) -> GPT:
+    """Rebuild the GPT stored in a loaded checkpoint; `expect` checks it is the architecture the caller wants."""
+    try:
+        cfg = ModelConfig(**ckpt["model_config"])
+    except TypeError as e:
+        raise CheckpointError(f"{path}: model_config does not match this version of nanor1 ({e})") from None
+    if expect is not None and cfg != expect:
+        diff = {k: (v, getattr(expect, k)) for k, v in cfg.to_dict().items() if getattr(expect, k) != v}
+        raise CheckpointError(f"{path} holds a different model than configured: {diff} (checkpoint, expected)")
+    model = GPT(cfg)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model config: {str(e).splitlines()[0]}") from None
+    return model.to(device)
+
+
+def load_model(path: str, device="cpu") -> tuple[GPT, dict]:
+    ckpt = load_checkpoint(path)
+    return build_model(ckpt, path, device), ckpt
+
+
+def rng_state() -> dict:
+    state = {"python": list(_tuplify(random.getstate())), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(state):
+    version, internal, gauss = state
+    return version, list(internal), gauss
