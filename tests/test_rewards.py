@@ -1,0 +1,145 @@
+"""Specification of the rule rewards (nanor1/rewards.py): extraction, parsers, anchored format check,
+language consistency, "aha" detection, and the reward registry."""
+import random
+from fractions import Fraction
+
+import pytest
+
+from nanor1 import rewards
+from nanor1.rewards import (REWARDS, combined_reward, extract_answer, format_ok, has_aha, is_lang_mixed,
+                            language_consistency, language_fractions, parse_expression, parse_number,
+                            register_reward, think_text)
+from nanor1.tasks import Habits, Problem, countdown, sample_problem, solution_trace
+
+CD = Problem("countdown", 2, "en", countdown.question((6, 2, 4, 3, 29), "en"), "((6+2)*4)-3", (6, 2, 4, 3, 29))
+CD_ZH = Problem("countdown", 2, "zh", countdown.question((6, 2, 4, 3, 29), "zh"), "((6+2)*4)-3", (6, 2, 4, 3, 29))
+GOOD = "<think> numbers 6 2 4 3, target 29: try ((6+2)*4)-3: 6+2=8, 8*4=32, 32-3=29. 29 vs 29: yes. </think> <answer> ((6+2)*4)-3 </answer>"
+
+
+def test_extract_answer_takes_the_last_complete_answer():
+    assert extract_answer(GOOD) == "((6+2)*4)-3"
+    assert extract_answer("<answer>1</answer> <answer> 2 </answer>") == "2"
+    assert extract_answer("<answer>1</answer> <answer> 2") == "1"
+    assert extract_answer("no tags at all") is None
+    assert extract_answer("<answer></answer>") == ""
+    assert extract_answer(None) is None
+
+
+@pytest.mark.parametrize("text,value", [("42", 42), (" -5 ", -5), ("+7", 7), ("1,234", 1234), ("-1,234,567", -1234567),
+                                        ("3.25", Fraction(13, 4)), ("3/4", Fraction(3, 4)), ("-6/4", Fraction(-3, 2))])
+def test_parse_number_accepts(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1,23", "1e5", "3/0", "٣", "３", "1 2", "--5", "1" * 100, "0x10", None, 5])
+def test_parse_number_rejects(text):
+    assert parse_number(text) is None
+
+
+@pytest.mark.parametrize("text,value", [("1+2*3", 7), ("(1+2)*3", 9), ("8/4*3", 6), ("7-2-1", 4), ("2/3", Fraction(2, 3)),
+                                        ("-3+5", 2), (" ( 4 ) ", 4), ("((6+2)*4)-3", 29)])
+def test_parse_expression_evaluates_exactly(text, value):
+    assert parse_expression(text) == value
+
+
+@pytest.mark.parametrize("text", ["1/0", "6/(2-2)", "9**9**9", "2^10", "__import__('os')", "1+", "(1+2", "1+2)",
+                                  "3 4", "", "٣+1", "１+1", "(" * 60 + "1" + ")" * 60, "9" * 13, "999999*999999*9",
+                                  "1/7/7/7/7/7/7/7/7/7/7/7/7/7/7/7", "1" * 201])
+def test_parse_expression_rejects(text):
+    assert parse_expression(text) is None
+
+
+def test_format_ok_accepts_the_template_shape():
+    assert format_ok(GOOD)
+    assert format_ok("  <think>x</think>\n<answer>1</answer> <|eos|>")
+    assert format_ok("<think> </think> <answer> 7 </answer>")  # a direct answer under the template
+
+
+@pytest.mark.parametrize("completion", [
+    "<think></think>x</think><answer>1</answer>",             # the gamed string of recipe §9
+    "<think>a</think> <answer>1</answer> trailing",          # text after </answer>
+    "junk <think>a</think> <answer>1</answer>",              # text before <think>
+    "<think>a</think> <answer> </answer>",                   # empty answer
+    "<think>a</think> <answer>1</answer><answer>2</answer>",  # repeated answer
+    "<think>a<think>b</think></think><answer>1</answer>",    # nested think
+    "<think>a</think> between <answer>1</answer>",           # text between the blocks
+    "<answer>1</answer><think>a</think>",                    # wrong order
+    "<think>a <answer>1</answer>",                           # unclosed think
+    "<think>a</think>",                                      # no answer
+    "<think>a</think> <answer>1</answer> <|eos|> <|eos|>",   # more than one eos
+    "<think>a</think> <answer><think>1</answer>",            # tag inside the answer
+    "", None,
+])
+def test_format_ok_rejects_malformed_and_gamed(completion):
+    assert not format_ok(completion)
+
+
+def test_think_text():
+    assert think_text(GOOD).strip().startswith("numbers 6 2 4 3")
+    assert think_text("I guess <answer>3</answer>") == "I guess "
+    assert think_text(None) == ""
+
+
+def test_language_fractions():
+    assert language_fractions("try 6+2=8, then stop") == {"en": 1.0, "zh": 0.0}
+    assert language_fractions("数字 6 2 4 3，目标 7") == {"en": 0.0, "zh": 1.0}
+    assert language_fractions("等等 wait") == {"en": 1 / 3, "zh": 2 / 3}  # 2 CJK chars, 1 Latin run
+    assert language_fractions("3*x+5=26 <think> </think>") == {"en": 0.0, "zh": 0.0}  # x and tags ignored
+
+
+def test_language_consistency_and_mixing():
+    zh_trace = "<think> 数字 6 2 4 3，目标 29：试 ((6+2)*4)-3：6+2=8。29 对 29：对。 </think> <answer> 1 </answer>"
+    assert language_consistency(zh_trace, CD_ZH) == 1.0 and language_consistency(zh_trace, CD) == 0.0
+    assert language_consistency("<think> 1+1=2 </think><answer>2</answer>", CD) == 1.0  # no words
+    mixed = "<think> 数字 6 2 4 3，目标 29。 Wait, numbers 6 2 4 3 </think> <answer> 1 </answer>"
+    assert is_lang_mixed(mixed, CD_ZH) and 0 < language_consistency(mixed, CD_ZH) < 1
+    assert not is_lang_mixed(GOOD, CD) and not is_lang_mixed(zh_trace, CD_ZH)
+
+
+@pytest.mark.parametrize("text", ["Wait, numbers 6 2 4 3", "let me verify", "Let me try another", "RECHECK", "re-check this",
+                                  "等等，数字 6 2 4 3", "再试一次", "重新检查", "等等，重新计算："])
+def test_has_aha_in_both_languages(text):
+    assert has_aha(f"<think> {text} </think> <answer> 1 </answer>")
+
+
+def test_has_aha_not_on_plain_traces():
+    rng = random.Random(0)
+    plain = Habits(retry_after_miss=0.0, check_inverse=1.0, slip_rate=0.0)  # checks, but nothing caught
+    for _ in range(300):
+        p = sample_problem(rng, lang=rng.choice(["en", "zh"]))
+        assert not has_aha(solution_trace(p, rng, plain))
+    assert not has_aha("<think> awaited waiting </think>")
+
+
+def test_registered_rewards():
+    assert {"accuracy", "format", "language", "length_penalty"} <= set(REWARDS)
+    assert REWARDS["accuracy"](GOOD, CD) == 1.0
+    assert REWARDS["accuracy"](GOOD.replace("-3 </answer>", "+3 </answer>"), CD) == 0.0
+    assert REWARDS["accuracy"]("the answer is 29", CD) == 0.0
+    assert REWARDS["accuracy"]("<answer> (6+2)*4-3 </answer>", CD) == 1.0  # accuracy does not need format
+    assert REWARDS["format"]("<answer> (6+2)*4-3 </answer>", CD) == 0.0
+    assert REWARDS["language"](GOOD, CD) == 1.0 and REWARDS["language"](GOOD, CD_ZH) == 0.0
+
+
+def test_length_penalty_ramps_down_near_the_cap():
+    cap, buf = rewards.LENGTH_CAP_CHARS, rewards.LENGTH_BUFFER_CHARS
+    f = REWARDS["length_penalty"]
+    assert f("x" * (cap - buf), CD) == 0.0
+    assert f("x" * (cap - buf // 2), CD) == pytest.approx(-0.5)
+    assert f("x" * cap, CD) == -1.0 and f("x" * (10 * cap), CD) == -1.0
+
+
+def test_combined_reward_weights_parts_and_survives_a_raising_reward():
+    total, parts = combined_reward(GOOD, CD, {"accuracy": 1.0, "format": 0.25})
+    assert total == 1.25 and parts == {"accuracy": 1.0, "format": 1.0}
+
+    @register_reward("broken_for_test")
+    def broken(completion, problem):
+        raise RuntimeError("bug")
+
+    try:
+        total, parts = combined_reward(GOOD, CD, {"accuracy": 1.0, "broken_for_test": 1.0, "no_such_reward": 1.0})
+        assert total == 1.0 and parts["broken_for_test"] == 0.0 and parts["error/broken_for_test"] == 1.0
+        assert parts["error/no_such_reward"] == 1.0
+    finally:
+        del REWARDS["broken_for_test"]
