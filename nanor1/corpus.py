@@ -92,11 +92,9 @@ def drill(rng, mix) -> str:
             a, b, op = rng.randint(-20, 99), rng.randint(0, 9), rng.choice("+-*")
             lines.append(f"{a}{op}{b}={a + b if op == '+' else a - b if op == '-' else a * b}")
         elif kind == 1:  # restate: copy numbers and target from a question (recipe §9 item 1)
-            p = _problem(rng, mix) if rng.random() < 0.3 else tasks.sample_problem(rng, "countdown", rng.randint(1, 3), lang)
-            if p.family != "countdown":
-                continue
+            p = tasks.sample_problem(rng, "countdown", rng.randint(1, 3), lang)
             nums, t = " ".join(map(str, p.data[:-1])), p.data[-1]
-            lines.append(f"{p.question}. 数字 {nums}，目标 {t}。" if p.lang == "zh"
+            lines.append(f"{p.question}. 数字 {nums}，目标 {t}。" if lang == "zh"
                          else f"{p.question}. numbers {nums}, target {t}.")
         elif kind == 2:  # compare two values side by side (recipe §9 item 2)
             a = rng.randint(-20, 99)
@@ -113,7 +111,7 @@ def drill(rng, mix) -> str:
                 v = new
             sep = "，" if lang == "zh" else ", "
             lines.append(f"{countdown.expression(nums, ops)}: {sep.join(steps)}.")
-    return "\n".join(lines) or "1+1=2"
+    return "\n".join(lines)
 
 
 FILLER = {

@@ -116,12 +116,16 @@ def _work(data, lang, slip=None) -> tuple[str, int]:
     slip = (part, column, +-1): part picks the row (0, 1) or the final sum (2) of a 2-row product."""
     op, a, b = data
     w = WORDS[lang]
-    on = lambda part: (slip[1], slip[2]) if slip and (slip[0] == part or (b < 10 or op != "*")) else None
+    two_rows = op == "*" and b >= 10
+
+    def on(part):  # the (column, delta) slip for this part, if it lands here (one-part ops: always)
+        return (slip[1], slip[2]) if slip and (slip[0] == part or not two_rows) else None
+
     if op == "+":
         cols, r = _add_columns(a, b, w, on(0))
     elif op == "-":
         cols, r = _sub_columns(a, b, w, on(0))
-    elif b < 10:
+    elif not two_rows:
         cols, r = _mul1_columns(a, b, w, on(0))
     else:  # two rows, the second times 10, then their sum
         c1, r1 = _mul1_columns(a, b % 10, w, on(0))

@@ -67,8 +67,9 @@ def question(data, lang: str) -> str:
 
 def verify(data, answer_text: str) -> bool:
     text = answer_text.strip()
-    if text[:2].replace(" ", "").lower() == "x=" or text[:1].lower() == "x" and "=" in text[:4]:
-        text = text.split("=", 1)[1]  # "x = 7" is fine too
+    head, eq, tail = text.partition("=")
+    if eq and head.strip().lower() == "x":  # "x = 7" is fine too
+        text = tail
     value = rewards.parse_number(text)
     a, b, c, d = data
     return value is not None and a * value + b == c * value + d
