@@ -108,7 +108,7 @@ GRPO_HD GRPOTokenOut grpo_token_term(float logp, float entropy, float adv, float
     if (has_ref) {
         float d = ref_logp - logp;  // log(pi_ref / pi_theta)
         float ratio = expf(d);
-        out.kl = ratio - d - 1.0f;
+        out.kl = d == INFINITY ? INFINITY : ratio - d - 1.0f;  // not inf - inf = NaN when logp = -inf
         if (p.beta != 0.0f) {
             out.loss += p.beta * out.kl;
             out.coef += p.beta * (1.0f - ratio);  // d kl / d logp = 1 - pi_ref/pi_theta

@@ -109,7 +109,7 @@ def _grpo_terms(logp, entropy, advantages, old_logp, ref_logp, mask, eps_low, ep
     kl = torch.zeros_like(logp)
     if ref_logp is not None:
         d = torch.where(mask, ref_logp.float(), 0.0) - logp  # log(pi_ref / pi_theta)
-        kl = torch.exp(d) - d - 1
+        kl = torch.where(d == torch.inf, torch.inf, torch.exp(d) - d - 1)  # not inf - inf = NaN when logp = -inf
         if beta != 0:  # beta == 0 must not add 0 * inf (a target of probability 0 has kl = inf)
             loss = loss + beta * kl
     if entropy_coef != 0:
