@@ -22,11 +22,13 @@ import regex
 import tiktoken
 
 RANKS_PATH = os.path.join(os.path.dirname(__file__), "tokenizer.bpe")
-VOCAB_SIZE = 2048  # byte-level BPE ranks (256 bytes + merges); specials come on top
+VOCAB_SIZE = 2048  # at most this many byte-level BPE ranks (256 bytes + merges); specials come on top
 
-# Pre-tokenization: contractions, words (with one leading space), punctuation runs, ONE digit per piece,
-# whitespace. BPE merges never cross piece boundaries, so digits can never merge.
-SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?[^\s\p{L}\p{N}]+|\p{N}|\s+(?!\S)|\s+"""
+# Pre-tokenization: contractions, ONE Han character per piece (Chinese has no spaces: without this a whole
+# sentence would be one piece and BPE would spend the vocabulary on memorised sentences), other words with one
+# leading space, punctuation runs, ONE digit per piece, whitespace. Merges never cross piece boundaries, so digits
+# never merge. The trainer stops early once every piece is a single token (the world's text is formulaic).
+SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)|\p{Han}| ?(?:(?!\p{Han})\p{L})+| ?[^\s\p{L}\p{N}]+|\p{N}|\s+(?!\S)|\s+"""
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 THINK, THINK_END, ANSWER, ANSWER_END = "<think>", "</think>", "<answer>", "</answer>"

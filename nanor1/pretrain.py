@@ -1,0 +1,180 @@
+"""Stage 0: pretrain the base model from scratch on the synthetic corpus (nanor1.corpus).
+
+    python -m nanor1.pretrain                        # cpu preset: ~5 minutes on 2 cores -> out/base/model.pt
+    python -m nanor1.pretrain --preset=cpu_long      # ~20 minutes: enough to copy the retry restatements
+    python -m nanor1.pretrain --resume               # continue a killed run exactly where it stopped
+    torchrun --nproc_per_node=N -m nanor1.pretrain --preset=gpu
+
+R1-Zero needs a base model that can already, sometimes, reason its way to a verifiable answer (recipe §9-10).
+There is no pretrained model to download, so this script makes one: next-token prediction on documents generated
+on the fly from the train split of the task world (traces, direct answers, drills, filler; see nanor1/corpus.py).
+
+Data position: the batch of step s is generated from a seed derived from (seed, s), so the data stream is a pure
+function of the step and a resumed run sees exactly the batches an uninterrupted run would.
+"""
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.config import parse_overrides
+from nanor1.corpus import CorpusMix, make_document
+from nanor1.metrics import MetricsLog, plot_metrics
+from nanor1.model import GPT, ModelConfig
+from nanor1.tokenizer import get_tokenizer
+
+
+@dataclass
+class PretrainConfig:
+    preset: str = "cpu"            # tiny | cpu | cpu_long | gpu: model size and number of steps
+    out_dir: str = "out/base"
+    steps: int = 0                 # 0: the preset's
+    batch_size: int = 0            # rows per step (0: the preset's)
+    seq_len: int = 384             # tokens per row
+    lr: float = 0.0                # peak learning rate (0: the preset's)
+    min_lr_frac: float = 0.1       # cosine decay to this fraction of the peak
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 1337
+    log_every: int = 25
+    ckpt_every: int = 200
+    resume: bool = False
+    device: str = "auto"           # auto | cpu | cuda
+    compile: bool = False          # torch.compile the model (GPU)
+
+
+PRESETS = {  # model preset, steps, batch size, peak lr
+    "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
+    "cpu": dict(model="cpu", steps=1100, batch_size=16, lr=3e-3),
+    "cpu_long": dict(model="cpu", steps=4400, batch_size=16, lr=3e-3),
+    "gpu": dict(model="gpu", steps=6000, batch_size=64, lr=6e-4),
+}
+
+
+def resolve(cfg: PretrainConfig) -> PretrainConfig:
+    if cfg.preset not in PRESETS:
+        raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {sorted(PRESETS)}")
+    p = PRESETS[cfg.preset]
+    cfg.steps = cfg.steps or p["steps"]
+    cfg.batch_size = cfg.batch_size or p["batch_size"]
+    cfg.lr = cfg.lr or p["lr"]
+    if cfg.preset == "tiny":
+        cfg.seq_len = min(cfg.seq_len, 128)
+    return cfg
+
+
+def pick_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Tensor:
+    """(B, seq_len + 1) tokens: each row packs <bos> doc <eos> <bos> doc <eos> ... cut at the row's end."""
+    rng = random.Random(cfg.seed * 1_000_003 + step)
+    rows = []
+    for _ in range(cfg.batch_size):
+        row = []
+        while len(row) < cfg.seq_len + 1:
+            row += [tok.bos_id] + tok.encode(make_document(rng, mix)) + [tok.eos_id]
+        rows.append(row[:cfg.seq_len + 1])
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def make_optimizer(model, lr, weight_decay):
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+
+
+def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False) -> str:
+    """Run (or resume) pretraining; returns the path of the final checkpoint."""
+    cfg = resolve(cfg)
+    mix = mix or CorpusMix()
+    device = pick_device(cfg.device)
+    tok = get_tokenizer()
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    ckpt_path = os.path.join(cfg.out_dir, "model.pt")
+    torch.manual_seed(cfg.seed)
+    model_cfg = ModelConfig.preset(PRESETS[cfg.preset]["model"], vocab_size=tok.vocab_size)
+    model = GPT(model_cfg).to(device)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    start = 0
+    if cfg.resume and os.path.exists(ckpt_path):
+        ckpt = load_checkpoint(ckpt_path)
+        model = build_model(ckpt, ckpt_path, device, expect=model_cfg)
+        optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        start = ckpt["step"]
+        print(f"resumed from {ckpt_path} at step {start}")
+    log = MetricsLog(os.path.join(cfg.out_dir, "pretrain.jsonl"), resume=start > 0)
+    fwd = torch.compile(model) if cfg.compile else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    if not quiet:
+        print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device}: {cfg.steps} steps x "
+              f"{cfg.batch_size} x {cfg.seq_len} tokens ({cfg.steps * cfg.batch_size * cfg.seq_len / 1e6:.1f}M tokens)")
+
+    def save(step):
+        save_checkpoint(ckpt_path, {"model": model.state_dict(), "model_config": model_cfg.to_dict(),
+                                    "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(),
+                                    "config": asdict(cfg), "kind": "base"})
+
+    t0, tokens, bad_steps = time.time(), 0, 0
+    for step in range(start, cfg.steps):
+        batch = make_batch(step, cfg, tok, mix).to(device)
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        with autocast:
+            logits = fwd(batch[:, :-1])
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
+            bad_steps += 1  # never silently train on NaN/inf: skip, count, stop if it keeps happening
+            print(f"step {step}: non-finite loss/grad ({loss.item()}, {grad_norm.item()}), step skipped")
+            if bad_steps >= 5:
+                raise SystemExit("error: 5 non-finite steps; stopping (lower --lr?)")
+            continue
+        optimizer.step()
+        tokens += batch[:, 1:].numel()
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            dt = time.time() - t0
+            row = {"step": step + 1, "loss": loss.item(), "lr": lr_at(step, cfg), "grad_norm": grad_norm.item(),
+                   "tokens_per_s": tokens / dt, "seconds": dt}
+            log.write(row)
+            if not quiet:
+                eta = (cfg.steps - step - 1) * dt / max(1, step + 1 - start)
+                print(f"step {step + 1:5d}/{cfg.steps} | loss {loss.item():6.3f} | lr {row['lr']:.2e} | "
+                      f"gnorm {grad_norm.item():5.2f} | {row['tokens_per_s']:7.0f} tok/s | eta {eta:5.0f}s")
+        if (step + 1) % cfg.ckpt_every == 0:
+            save(step + 1)
+    save(cfg.steps)
+    plot_metrics(log.path, os.path.join(cfg.out_dir, "pretrain.png"), ["loss", "lr"], title="pretraining")
+    if not quiet:
+        print(f"saved {ckpt_path} ({time.time() - t0:.0f}s)")
+    return ckpt_path
+
+
+def main(argv):
+    pretrain(parse_overrides(PretrainConfig(), argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
