@@ -88,3 +88,17 @@ def parse_overrides(cfg, argv: list[str], allow_positional: bool = False):
                 _fail(f"error: --{key} needs a value: --{key}=...")
         setattr(cfg, key, _parse_value(key, value, hints[key]))
     return cfg
+
+
+def parse_overrides_multi(cfgs: list, argv: list[str]) -> list:
+    """Like parse_overrides, for several dataclasses at once: each --key goes to the first that has the field."""
+    fields_of = [{f.name for f in dataclasses.fields(c)} for c in cfgs]
+    per_cfg = [[] for _ in cfgs]
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            print("\n\n".join(help_text(c) for c in cfgs))
+            raise SystemExit(0)
+        key = arg[2:].partition("=")[0].replace("-", "_") if arg.startswith("--") else None
+        owner = next((i for i, names in enumerate(fields_of) if key in names), 0)
+        per_cfg[owner].append(arg)  # unknown keys go to the first config, which reports them
+    return [parse_overrides(c, a) for c, a in zip(cfgs, per_cfg)]

@@ -19,6 +19,13 @@ class MetricsLog:
         if not resume and os.path.exists(path):
             os.remove(path)  # a fresh run starts a fresh log
 
+    def truncate_after(self, step: int, key: str = "step") -> None:
+        """Drop rows past `step` (a resumed run repeats the steps after its last checkpoint)."""
+        rows = [r for r in read_jsonl(self.path) if r.get(key, 0) <= step]
+        with open(self.path + ".tmp", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        os.replace(self.path + ".tmp", self.path)
+
     def write(self, row: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")

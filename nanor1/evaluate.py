@@ -1,0 +1,192 @@
+"""The evaluator: what the R1 report measures (recipe §6), on a fixed held-out set.
+
+    python -m nanor1.evaluate --ckpt=out/base/model.pt --out=eval.json
+    python -m nanor1.evaluate --ckpt=out/zero/model.pt --temperature=1.0     # at the RL sampling temperature
+
+pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
+discouraged for long-CoT models); cons@k is the majority vote over the same k samples. Also: format-valid rate,
+language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
+responses with and without self-correction, each broken down by task family and difficulty.
+
+"Gate" statistics (does the behaviour RL should amplify pay off? recipe §9):
+    acc_reasoning / acc_direct     responses with a worked chain of thought vs (near-)empty <think>
+    acc_retry_after_miss / acc_stop_after_miss
+                                   among responses whose thinking records a failed check ("29 vs 7: no."), those
+                                   that go on after it vs those that stop there. The clean comparison for "does
+                                   retrying help": after RL almost everyone retries, so acc_aha vs acc_no_aha
+                                   mostly compares retries against first-try hits.
+Every training script calls evaluate() from here.
+"""
+import collections
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from nanor1.checkpoint import load_model
+from nanor1.config import parse_overrides
+from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
+from nanor1.sampler import SamplingParams, generate
+from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
+from nanor1.tokenizer import get_tokenizer
+
+
+@dataclass
+class EvalConfig:
+    ckpt: str = "out/base/model.pt"
+    out: str = ""                  # JSON output path ("" : <ckpt dir>/eval.json)
+    n_per_cell: int = 12           # held-out problems per (family, difficulty)
+    k: int = 4                     # samples per problem
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 320
+    seed: int = 1234               # fixes the held-out set and the sampling
+    batch_prompts: int = 32        # prompts per sampler call (x k rows)
+    show: int = 2                  # print this many sampled responses
+
+
+MISS_RE = re.compile(r"\bno\b\s*\.|不对")          # a failed check: "29 vs 7: no." / "29 对 7：不对。"
+DIRECT_THINK_CHARS = 8                              # a <think> shorter than this is a direct answer
+
+
+def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
+    """Per-response facts; everything reported is an average of these."""
+    answer = extract_answer(completion)
+    think = think_text(completion)
+    miss = MISS_RE.search(think)
+    return {
+        "correct": bool(answer is not None and verify(problem, answer)),
+        "answer": None if answer is None else re.sub(r"\s+", "", answer),
+        "format": format_ok(completion),
+        "mixed": is_lang_mixed(completion, problem),
+        "aha": has_aha(completion),
+        "len": n_tokens,
+        "truncated": truncated,
+        "reasoning": len(think.strip()) >= DIRECT_THINK_CHARS,
+        "miss": miss is not None,
+        "retry_after_miss": miss is not None and has_aha(think[miss.end():]),
+    }
+
+
+def _rate(rows, key, where=None):
+    sel = [r for r in rows if where is None or where(r)]
+    return (sum(bool(r[key]) for r in sel) / len(sel)) if sel else None
+
+
+def summarize(rows: list[dict], k: int) -> dict:
+    """rows: one judge() dict per response, with "problem_id". Returns the metric keys of the evaluator JSON."""
+    by_problem = collections.defaultdict(list)
+    for r in rows:
+        by_problem[r["problem_id"]].append(r)
+    cons = []
+    for rs in by_problem.values():
+        votes = collections.Counter(r["answer"] for r in rs if r["answer"])
+        if not votes:
+            cons.append(False)
+            continue
+        top = votes.most_common(1)[0][0]  # ties: the answer seen first among the most common
+        cons.append(next(r["correct"] for r in rs if r["answer"] == top))
+    n = len(rows)
+    return {
+        "pass@1": _rate(rows, "correct"), "cons@k": sum(cons) / max(1, len(cons)), "k": k,
+        "format_rate": _rate(rows, "format"), "lang_mix_rate": _rate(rows, "mixed"),
+        "mean_len": sum(r["len"] for r in rows) / max(1, n), "aha_rate": _rate(rows, "aha"),
+        "acc_aha": _rate(rows, "correct", lambda r: r["aha"]),
+        "acc_no_aha": _rate(rows, "correct", lambda r: not r["aha"]),
+        "n_aha": sum(r["aha"] for r in rows), "truncation_rate": _rate(rows, "truncated"),
+        "acc_reasoning": _rate(rows, "correct", lambda r: r["reasoning"]),
+        "acc_direct": _rate(rows, "correct", lambda r: not r["reasoning"]),
+        "n_reasoning": sum(r["reasoning"] for r in rows),
+        "acc_retry_after_miss": _rate(rows, "correct", lambda r: r["retry_after_miss"]),
+        "acc_stop_after_miss": _rate(rows, "correct", lambda r: r["miss"] and not r["retry_after_miss"]),
+        "n_retry_after_miss": sum(r["retry_after_miss"] for r in rows),
+        "n_stop_after_miss": sum(r["miss"] and not r["retry_after_miss"] for r in rows),
+        "n_responses": n, "n_problems": len(by_problem),
+    }
+
+
+@torch.no_grad()
+def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320, seed=1234,
+             batch_prompts=32, families=FAMILIES, return_samples=0) -> dict:
+    """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a dict."""
+    was_training = model.training
+    model.eval()
+    problems = heldout_set(n_per_cell, seed=seed, families=families)
+    params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                            stop_token_ids=(tok.answer_end_id,))
+    device = next(model.parameters()).device
+    gen_rng = torch.Generator(device).manual_seed(seed)
+    rows, samples = [], []
+    for start in range(0, len(problems), batch_prompts):
+        batch = problems[start:start + batch_prompts]
+        gen = generate(model, [tok.encode(format_prompt(p)) for p in batch], k, params, pad_id=tok.pad_id,
+                       eos_id=tok.eos_id, generator=gen_rng)
+        texts = gen.completions(tok)
+        for row, text in enumerate(texts):
+            i = gen.prompt_index[row].item()
+            p = batch[i]
+            r = judge(text, p, int(gen.lengths[row]), gen.finish_reason[row] == "length")
+            r.update(problem_id=start + i, family=p.family, difficulty=p.difficulty)
+            rows.append(r)
+            if len(samples) < return_samples and row % k == 0:
+                samples.append({"question": p.question, "response": text, "correct": r["correct"]})
+    model.train(was_training)
+    result = summarize(rows, k)
+    result.update(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+    result["by_family"] = {f: summarize([r for r in rows if r["family"] == f], k) for f in families}
+    result["by_difficulty"] = {str(d): summarize([r for r in rows if r["difficulty"] == d], k) for d in (1, 2, 3)}
+    if return_samples:
+        result["samples"] = samples
+    return result
+
+
+def _fmt(v, pct=True):
+    if v is None:
+        return "    -"
+    return f"{100 * v:5.1f}" if pct else f"{v:5.0f}"
+
+
+def format_table(result: dict) -> str:
+    """Fixed-width table: overall, per family, per difficulty."""
+    cols = [("pass@1", True), ("cons@k", True), ("format_rate", True), ("lang_mix_rate", True),
+            ("mean_len", False), ("aha_rate", True), ("acc_aha", True), ("acc_no_aha", True)]
+    head = f"{'':14s} " + " ".join(f"{c[:7]:>7s}" for c, _ in cols) + f" {'n':>5s}"
+    lines = [f"held-out evaluation, T={result['temperature']}, k={result['k']} (rates in %)", head]
+
+    def line(name, r):
+        return f"{name:14s} " + " ".join(f"{_fmt(r[c], p):>7s}" for c, p in cols) + f" {r['n_responses']:5d}"
+    lines.append(line("all", result))
+    for f, r in result["by_family"].items():
+        lines.append(line(f, r))
+    for d, r in result["by_difficulty"].items():
+        lines.append(line(f"difficulty {d}", r))
+    g = result
+    lines.append(f"gate: acc reasoning {_fmt(g['acc_reasoning'])}% (n={g['n_reasoning']}) vs direct "
+                 f"{_fmt(g['acc_direct'])}% (n={g['n_responses'] - g['n_reasoning']}); after a miss: retry "
+                 f"{_fmt(g['acc_retry_after_miss'])}% (n={g['n_retry_after_miss']}) vs stop "
+                 f"{_fmt(g['acc_stop_after_miss'])}% (n={g['n_stop_after_miss']})")
+    return "\n".join(lines)
+
+
+def main(argv):
+    cfg = parse_overrides(EvalConfig(), argv)
+    tok = get_tokenizer()
+    model, _ = load_model(cfg.ckpt, "cuda" if torch.cuda.is_available() else "cpu")
+    result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                      max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_prompts=cfg.batch_prompts,
+                      return_samples=cfg.show)
+    print(format_table(result))
+    for s in result.get("samples", []):
+        print(f"\n[{'right' if s['correct'] else 'wrong'}] {s['question']}\n  -> {s['response'][:400]}")
+    out = cfg.out or os.path.join(os.path.dirname(cfg.ckpt) or ".", "eval.json")
+    with open(out + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(out + ".tmp", out)
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

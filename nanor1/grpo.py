@@ -1,0 +1,395 @@
+"""GRPO: Group Relative Policy Optimization (DeepSeekMath, DeepSeek-R1), single file, cleanrl style.
+
+    from nanor1.grpo import GRPOConfig, GRPOTrainer
+    trainer = GRPOTrainer(model, GRPOConfig(), out_dir="out/zero"); trainer.train()
+(train_zero.py and train_r1.py are the scripts; this module is the algorithm.)
+
+One step (recipe §1):
+  1. sample P train prompts; G completions each from the current policy pi_old (nanor1.sampler)
+  2. score each completion with the rule rewards (nanor1.rewards), r (P, G)
+  3. group-relative advantages A_i = (r_i - mean_group) / (std_group + eps), the same for every token of o_i
+  4. policy loss per token (nanor1.loss): -min(rho A, clip(rho) A) + beta * k3 KL to the reference model,
+     aggregated over tokens and completions ("grpo" / "dapo" / "dr_grpo"), mu inner iterations, AdamW
+No value network: the group mean is the baseline.
+
+The loss is ~0 at every step by construction: advantages sum to zero within a group and rho == 1 at the first inner
+iteration. Its gradient is not zero. Watch reward, accuracy and length, not the loss.
+
+Deviations from the paper (and why):
+- The reference model is the policy at the start of the run, reset every `ref_reset_every` steps (R1-Zero: 400);
+  beta = 0 (the default on CPU, as in DAPO / Dr.GRPO) keeps no reference model in memory.
+- Rewards that are NaN/inf are replaced by 0 and counted, so one bad reward cannot poison a batch.
+- Group std is the population std (unbiased=False): G = 1 then gives A = 0 (no baseline, no signal) instead of NaN.
+- old log-probs are recomputed from the training forward (detached) at the first inner iteration, not taken from
+  the sampler: the two differ by float noise only, and this way rho is exactly 1 when mu = 1.
+"""
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.loss import grpo_token_loss, token_logprobs
+from nanor1.metrics import MetricsLog
+from nanor1.rewards import combined_reward, has_aha, is_lang_mixed
+from nanor1.sampler import SamplingParams, generate, left_pad
+from nanor1.tasks import format_prompt, sample_problem
+from nanor1.tokenizer import get_tokenizer
+
+
+@dataclass
+class GRPOConfig:
+    steps: int = 60
+    prompts_per_step: int = 16         # P questions per step
+    num_generations: int = 8           # G completions per question (TRL: num_generations)
+    temperature: float = 1.0           # RL sampling temperature (recipe §1)
+    top_p: float = 1.0
+    max_new_tokens: int = 320
+    # objective (TRL names)
+    loss_type: str = "grpo"            # grpo (paper) | dapo (token-level) | dr_grpo (sum / (outputs * max_len))
+    scale_rewards: str = "group"       # group (paper) | batch | none (Dr.GRPO)
+    epsilon: float = 0.2               # eps_low
+    epsilon_high: float | None = None  # None: epsilon, or 0.28 with loss_type=dapo (clip-higher)
+    beta: float = 0.0                  # k3 KL coefficient; 0 keeps no reference model
+    ref_reset_every: int = 0           # copy the policy into the reference every N steps (0: never)
+    num_iterations: int = 1            # mu: gradient steps on the same samples
+    mask_truncated_completions: bool = False
+    dynamic_sampling: bool | None = None   # None: on with loss_type=dapo. Drop all-equal groups and refill
+    max_sampling_rounds: int = 3       # dynamic sampling: at most this many sampling rounds per step
+    reward_weights: str = "accuracy=1.0,format=0.25"
+    entropy_coef: float = 0.0
+    # which problems
+    families: str = "countdown,arithmetic,linear"
+    difficulties: str = "1,2,3"
+    # optimization
+    lr: float = 2e-4
+    min_lr_frac: float = 0.1           # cosine decay to this fraction (recipe §9: a constant lr drifts)
+    warmup_steps: int = 3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    micro_batch_rows: int = 32         # rows per forward/backward (gradients accumulate exactly)
+    seed: int = 0
+    max_bad_steps: int = 5             # consecutive non-finite steps before the run stops
+
+    def resolved(self) -> "GRPOConfig":
+        c = GRPOConfig(**asdict(self))
+        if c.loss_type not in ("grpo", "dapo", "dr_grpo"):
+            raise SystemExit(f"error: --loss_type={c.loss_type!r}: choose grpo, dapo or dr_grpo")
+        if c.scale_rewards not in ("group", "batch", "none"):
+            raise SystemExit(f"error: --scale_rewards={c.scale_rewards!r}: choose group, batch or none")
+        if c.epsilon_high is None:
+            c.epsilon_high = 0.28 if c.loss_type == "dapo" else c.epsilon
+        if c.dynamic_sampling is None:
+            c.dynamic_sampling = c.loss_type == "dapo"
+        parse_weights(c.reward_weights)
+        return c
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    from nanor1.rewards import REWARDS
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, w = part.partition("=")
+        if name not in REWARDS:
+            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: {sorted(REWARDS)}")
+        try:
+            out[name] = float(w or 1.0)
+        except ValueError:
+            raise SystemExit(f"error: --reward_weights: weight of {name!r} is not a number: {w!r}") from None
+    return out
+
+
+# -----------------------------------------------------------------------------
+# the algorithm's pieces, each testable alone
+
+def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
+    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller."""
+    centered = rewards - rewards.mean(dim=1, keepdim=True)
+    if scale == "group":
+        return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
+    if scale == "batch":
+        return centered / (rewards.std(unbiased=False) + eps)
+    return centered  # "none" (Dr.GRPO): no std scaling, which would up-weight near-uniform groups
+
+
+def token_weights(mask: torch.Tensor, loss_type: str, max_len: int) -> torch.Tensor:
+    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum() (recipe §2)."""
+    mask = mask.float()
+    B = mask.size(0)
+    if loss_type == "grpo":     # mean over each output's tokens, then over outputs
+        return mask / (mask.sum(1, keepdim=True).clamp(min=1) * B)
+    if loss_type == "dapo":     # every token in the batch counts the same
+        return mask / mask.sum().clamp(min=1)
+    if loss_type == "dr_grpo":  # a constant normaliser: no length bias
+        return mask / (B * max_len)
+    raise ValueError(loss_type)
+
+
+def completion_logits(model, prompt_ids, prompt_pad, completion, autocast):
+    """Logits of the policy at the positions that predict the completion tokens.
+
+    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position predicts token 0."""
+    seq = torch.cat([prompt_ids, completion[:, :-1]], dim=1)                     # (B, L+T-1)
+    with autocast:
+        hidden = model(seq, pad=prompt_pad, return_hidden=True)[:, prompt_ids.size(1) - 1:]  # (B, T, C)
+        return model.lm_head(hidden)
+
+
+@dataclass
+class Rollout:
+    problems: list          # P problems
+    prompt_ids: torch.Tensor  # (B, L) left-padded prompts, one row per completion
+    prompt_pad: torch.Tensor  # (B,)
+    tokens: torch.Tensor    # (B, T)
+    mask: torch.Tensor      # (B, T) tokens that get a gradient
+    rewards: torch.Tensor   # (P, G)
+    parts: dict             # reward part -> (P, G) tensor
+    texts: list
+    truncated: torch.Tensor  # (B,) bool
+    n_bad_rewards: int = 0
+    n_sampled_groups: int = 0
+
+
+class GRPOTrainer:
+    def __init__(self, model, cfg: GRPOConfig, out_dir: str, tok=None, log_name="grpo", resume: bool = False):
+        self.cfg = cfg.resolved()
+        self.model, self.out_dir = model, out_dir
+        self.tok = tok or get_tokenizer()
+        self.device = next(model.parameters()).device
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
+                         else torch.autocast("cpu", enabled=False))
+        self.weights = parse_weights(self.cfg.reward_weights)
+        self.families = tuple(self.cfg.families.split(","))
+        self.difficulties = tuple(int(d) for d in self.cfg.difficulties.split(","))
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99),
+                                           weight_decay=self.cfg.weight_decay)
+        self.ref_model = self._copy_policy() if self.cfg.beta > 0 else None
+        self.step, self.bad_steps = 0, 0
+        self.ckpt_path = os.path.join(out_dir, "model.pt")
+        self.log = MetricsLog(os.path.join(out_dir, f"{log_name}.jsonl"), resume=resume)
+
+    def _copy_policy(self):
+        ref = build_model({"model": self.model.state_dict(), "model_config": self.model.cfg.to_dict()},
+                          device=self.device)
+        return ref.eval().requires_grad_(False)
+
+    # --- 1-2. sample and score ------------------------------------------------
+    @torch.no_grad()
+    def sample_round(self, rng: random.Random, gen: torch.Generator) -> Rollout:
+        cfg, tok = self.cfg, self.tok
+        problems = [sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties), split="train")
+                    for _ in range(cfg.prompts_per_step)]
+        prompts = [tok.encode(format_prompt(p)) for p in problems]
+        params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+                                stop_token_ids=(tok.answer_end_id,))
+        self.model.eval()
+        out = generate(self.model, prompts, cfg.num_generations, params, pad_id=tok.pad_id, eos_id=tok.eos_id,
+                       generator=gen)
+        self.model.train()
+        texts = out.completions(tok)
+        G = cfg.num_generations
+        totals, parts, bad = [], {}, 0
+        for row, text in enumerate(texts):
+            total, p = combined_reward(text, problems[row // G], self.weights)
+            if not math.isfinite(total):
+                total, bad = 0.0, bad + 1
+            totals.append(total)
+            for k, v in p.items():
+                parts.setdefault(k, []).append(v)
+        prompt_ids, prompt_pad = left_pad(prompts, tok.pad_id, self.device)
+        rows = out.prompt_index
+        truncated = torch.tensor([r == "length" for r in out.finish_reason], device=self.device)
+        mask = out.mask.clone()
+        if cfg.mask_truncated_completions:
+            mask &= ~truncated[:, None]
+        return Rollout(problems, prompt_ids[rows], prompt_pad[rows], out.tokens, mask,
+                       torch.tensor(totals, device=self.device).view(-1, G),
+                       {k: torch.tensor(v).view(-1, G) for k, v in parts.items()}, texts, truncated, bad,
+                       len(problems))
+
+    def sample(self, rng, gen) -> Rollout:
+        """One round, or with dynamic sampling (DAPO) several, keeping only groups whose rewards differ."""
+        r = self.sample_round(rng, gen)
+        if not self.cfg.dynamic_sampling:
+            return r
+        kept = [r]
+        for _ in range(self.cfg.max_sampling_rounds - 1):
+            if sum(int((x.rewards.std(1) > 0).sum()) for x in kept) >= self.cfg.prompts_per_step:
+                break
+            kept.append(self.sample_round(rng, gen))
+        return filter_groups(kept, self.cfg.prompts_per_step, self.cfg.num_generations)
+
+    # --- 3-4. advantages and policy update ------------------------------------
+    def update(self, r: Rollout) -> dict:
+        cfg, G = self.cfg, self.cfg.num_generations
+        adv = group_advantages(r.rewards, cfg.scale_rewards).flatten()                 # (B,)
+        weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens)            # (B, T)
+        B, T = r.tokens.shape
+        ref_logp = old_logp = None
+        stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        t0 = time.time()
+        if self.ref_model is not None:
+            with torch.no_grad():
+                ref_logp = torch.cat([token_logprobs(completion_logits(
+                    self.ref_model, r.prompt_ids[a:a + cfg.micro_batch_rows], r.prompt_pad[a:a + cfg.micro_batch_rows],
+                    r.tokens[a:a + cfg.micro_batch_rows], self.autocast).flatten(0, 1),
+                    r.tokens[a:a + cfg.micro_batch_rows].flatten(), cfg.temperature).view(-1, T)
+                    for a in range(0, B, cfg.micro_batch_rows)])                      # (B, T)
+        ref_seconds = time.time() - t0
+        n_tok = max(1, int(r.mask.sum()))
+        for it in range(cfg.num_iterations):
+            self.optimizer.zero_grad(set_to_none=True)
+            new_old = []
+            for a in range(0, B, cfg.micro_batch_rows):
+                s = slice(a, a + cfg.micro_batch_rows)
+                logits = completion_logits(self.model, r.prompt_ids[s], r.prompt_pad[s], r.tokens[s],
+                                           self.autocast).flatten(0, 1)                # (b*T, V)
+                targets, mask = r.tokens[s].flatten(), r.mask[s].flatten()
+                if it == 0:  # pi_old is the policy that sampled: the current weights before any update
+                    new_old.append(token_logprobs(logits.detach(), targets, cfg.temperature))
+                    old = new_old[-1]
+                else:
+                    old = old_logp[s].flatten()
+                out = grpo_token_loss(logits, targets, adv[s].repeat_interleave(T), old,
+                                      None if ref_logp is None else ref_logp[s].flatten(), mask,
+                                      eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
+                                      temperature=cfg.temperature, entropy_coef=cfg.entropy_coef)
+                loss = (out.loss * weights[s].flatten()).sum()
+                loss.backward()
+                if it == cfg.num_iterations - 1:
+                    m = mask.float()
+                    stats["clip_frac"] += float((out.clipped.float() * m).sum()) / n_tok
+                    stats["kl"] += float((out.kl * m).sum()) / n_tok
+                    stats["entropy"] += float((out.entropy * m).sum()) / n_tok
+            if it == 0:
+                old_logp = torch.cat(new_old).view(B, T)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            if not torch.isfinite(grad_norm):
+                self.optimizer.zero_grad(set_to_none=True)
+                stats["skipped"] = 1
+                return stats  # never step on NaN/inf (the caller counts and may stop)
+            self.optimizer.step()
+            stats["grad_norm"] = float(grad_norm)
+        stats["seconds_ref"] = ref_seconds
+        stats["seconds_update"] = time.time() - t0 - ref_seconds
+        return stats
+
+
+def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
+    """Dynamic sampling: keep groups with non-zero reward std from several rounds, at most P of them.
+    If fewer than P qualify, the step trains on those it has (logged as the number of kept groups)."""
+    sel = []  # (round, group)
+    for i, r in enumerate(rounds):
+        sel += [(i, g) for g in range(r.rewards.size(0)) if r.rewards[g].std() > 0]
+    sel = sel[:P] or [(0, 0)]  # an all-equal step still needs one group (A = 0: no gradient)
+    rows = lambda i, g: list(range(g * G, (g + 1) * G))  # noqa: E731
+    cat = lambda f: torch.cat([f(rounds[i])[rows(i, g)] for i, g in sel])  # noqa: E731
+    T = max(r.tokens.size(1) for r in rounds)
+    L = max(r.prompt_ids.size(1) for r in rounds)
+    pad_id = get_tokenizer().pad_id
+    padT = lambda t, v: torch.nn.functional.pad(t, (0, T - t.size(1)), value=v)  # noqa: E731
+    padL = lambda t: torch.nn.functional.pad(t, (L - t.size(1), 0), value=pad_id)  # noqa: E731
+    return Rollout(
+        problems=[rounds[i].problems[g] for i, g in sel],
+        prompt_ids=cat(lambda r: padL(r.prompt_ids)),
+        prompt_pad=cat(lambda r: r.prompt_pad + (L - r.prompt_ids.size(1))),
+        tokens=cat(lambda r: padT(r.tokens, pad_id)), mask=cat(lambda r: padT(r.mask, False)),
+        rewards=torch.stack([rounds[i].rewards[g] for i, g in sel]),
+        parts={k: torch.stack([rounds[i].parts[k][g] for i, g in sel]) for k in rounds[0].parts},
+        texts=[rounds[i].texts[j] for i, g in sel for j in rows(i, g)],
+        truncated=cat(lambda r: r.truncated), n_bad_rewards=sum(r.n_bad_rewards for r in rounds),
+        n_sampled_groups=sum(r.n_sampled_groups for r in rounds))
+
+
+def rollout_stats(r: Rollout, lengths: torch.Tensor) -> dict:
+    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T)."""
+    G = r.rewards.size(1)
+    out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
+           "zero_std_frac": float((r.rewards.std(1, unbiased=False) == 0).float().mean()),
+           "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
+           "trunc_rate": float(r.truncated.float().mean()),
+           "aha_rate": sum(has_aha(t) for t in r.texts) / len(r.texts),
+           "lang_mix_rate": sum(is_lang_mixed(t, r.problems[i // G]) for i, t in enumerate(r.texts)) / len(r.texts),
+           "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0), "groups_sampled": r.n_sampled_groups}
+    for k, v in r.parts.items():
+        out[f"r_{k}"] = float(v.mean())
+    return out
+
+
+def save_training_checkpoint(path, trainer: GRPOTrainer, extra: dict) -> None:
+    m = trainer.model
+    payload = {"model": m.state_dict(), "model_config": m.cfg.to_dict(), "optimizer": trainer.optimizer.state_dict(),
+               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), **extra}
+    if trainer.ref_model is not None:
+        payload["ref_model"] = trainer.ref_model.state_dict()
+    save_checkpoint(path, payload)
+
+
+def load_training_checkpoint(path, trainer: GRPOTrainer) -> dict:
+    ckpt = load_checkpoint(path, map_location=trainer.device)
+    trainer.model.load_state_dict(build_model(ckpt, path, trainer.device, expect=trainer.model.cfg).state_dict())
+    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    if trainer.ref_model is not None and "ref_model" in ckpt:
+        trainer.ref_model.load_state_dict(ckpt["ref_model"])
+    trainer.step = ckpt["step"]
+    set_rng_state(ckpt["rng"])
+    trainer.log.truncate_after(trainer.step)  # rows logged after this checkpoint will be logged again
+    return ckpt
+
+
+def lr_at(step: int, cfg: GRPOConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_step(trainer: GRPOTrainer) -> dict:
+    """One full GRPO step at trainer.step: sample (seeded by the step, so a resumed run sees the same prompts),
+    score, update. Returns the metrics row."""
+    cfg = trainer.cfg
+    seed = cfg.seed * 1_000_003 + trainer.step
+    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(seed)
+    for g in trainer.optimizer.param_groups:
+        g["lr"] = lr_at(trainer.step, cfg)
+    if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
+            and trainer.step > 0:
+        trainer.ref_model.load_state_dict(trainer.model.state_dict())
+    t0 = time.time()
+    r = trainer.sample(rng, gen)
+    t_gen = time.time() - t0
+    lengths = r.mask.sum(1) if not cfg.mask_truncated_completions else (r.tokens != trainer.tok.pad_id).sum(1)
+    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(r, lengths)}
+    stats = trainer.update(r)
+    if stats.get("skipped"):
+        trainer.bad_steps += 1
+        row["skipped"] = 1
+        print(f"step {trainer.step + 1}: non-finite gradient, update skipped ({trainer.bad_steps} in a row)")
+        if trainer.bad_steps >= cfg.max_bad_steps:
+            raise SystemExit(f"error: {trainer.bad_steps} consecutive non-finite steps; stopping. Lower --lr, "
+                             "or check the rewards.")
+    else:
+        trainer.bad_steps = 0
+    total = time.time() - t0
+    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(lengths.sum()) / max(t_gen, 1e-9))
+    trainer.step += 1
+    trainer.log.write(row)
+    return row
+
+
+STEP_HEADER = (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} {'ent':>5} "
+               f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} {'upd_s':>5} "
+               f"{'tok/s':>6}")
+
+
+def format_step(row: dict) -> str:
+    """One fixed-width line per step (rates in %)."""
+    pct = lambda k: 100 * row.get(k, 0.0)  # noqa: E731
+    return (f"{row['step']:5d} {row['reward']:6.3f} {pct('r_accuracy'):5.1f} {pct('r_format'):5.1f} "
+            f"{pct('zero_std_frac'):5.1f} {pct('clip_frac'):5.1f} {row.get('kl', 0):6.4f} {row.get('entropy', 0):5.2f} "
+            f"{row.get('grad_norm', 0):5.2f} {row['len_mean']:5.0f} {row['len_max']:4d} {pct('trunc_rate'):5.1f} "
+            f"{pct('aha_rate'):5.1f} {pct('lang_mix_rate'):5.1f} {row['seconds_gen']:5.1f} "
+            f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}")

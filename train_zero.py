@@ -1,0 +1,213 @@
+"""R1-Zero, end to end: pretrain a base model from scratch, then pure RL (GRPO + rule rewards), no SFT.
+
+    python train_zero.py                      # cpu preset on a CPU, gpu preset with CUDA; <= 15 minutes on 2 cores
+    python train_zero.py --preset=cpu_long    # longer pretraining + RL (where the "aha" needs it)
+    python train_zero.py --base=out/base/model.pt --steps=40   # reuse a base, override any GRPO knob
+    python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
+    torchrun --nproc_per_node=N train_zero.py --preset=gpu
+
+Sections: config -> stage 0 (base model) -> evaluate the base -> GRPO loop with periodic held-out evaluation ->
+final evaluation, before/after table, out/zero/summary.json, plots (accuracy, reward, length, aha rate, KL).
+The reward is accuracy + 0.25 x strict format (recipe §3); nothing rewards length or "Wait": if responses grow
+and self-correction appears, RL found that they pay (recipe §7, §10).
+Against late drift (recipe §9): the lr decays (cosine), and the checkpoint with the best held-out pass@1 is kept
+as best.pt beside the final model.pt.
+"""
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from nanor1.checkpoint import CheckpointError, load_model
+from nanor1.config import parse_overrides_multi
+from nanor1.evaluate import evaluate, format_table
+from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
+                         save_training_checkpoint, train_step)
+from nanor1.metrics import plot_metrics, read_jsonl
+from nanor1.pretrain import PretrainConfig, pretrain
+from nanor1.tokenizer import get_tokenizer
+
+# -----------------------------------------------------------------------------
+# config
+
+
+@dataclass
+class ZeroConfig:
+    preset: str = "auto"            # auto (cpu, or gpu with CUDA) | tiny | cpu | cpu_long | gpu
+    base: str = ""                  # an existing base checkpoint; "" pretrains one (or reuses out/base_<preset>)
+    out_dir: str = "out/zero"
+    eval_every: int = 0             # steps between held-out evaluations (0: steps / 8)
+    eval_n_per_cell: int = 0        # held-out problems per (family, difficulty) (0: preset)
+    eval_k: int = 4                 # samples per problem (pass@1 averages them, cons@k votes)
+    eval_temperature: float = 0.6   # recipe §6
+    resume: bool = False
+    device: str = "auto"
+
+
+PRESETS = {  # pretraining preset, GRPO overrides, evaluation size
+    "tiny": dict(pretrain="tiny", eval_n=1, grpo=dict(steps=2, prompts_per_step=2, num_generations=2,
+                                                      max_new_tokens=24, micro_batch_rows=4)),
+    "cpu": dict(pretrain="cpu", eval_n=8, grpo=dict(steps=30, prompts_per_step=16, num_generations=8)),
+    "cpu_long": dict(pretrain="cpu_long", eval_n=12, grpo=dict(steps=80, prompts_per_step=16, num_generations=8)),
+    "gpu": dict(pretrain="gpu", eval_n=32, grpo=dict(steps=200, prompts_per_step=32, num_generations=16,
+                                                     max_new_tokens=512, lr=3e-5, micro_batch_rows=128)),
+}
+
+METRIC_KEYS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "acc_aha", "acc_no_aha",
+               "acc_retry_after_miss", "acc_stop_after_miss", "truncation_rate")
+
+
+def main(argv):
+    zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
+    explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if zcfg.device == "auto" else zcfg.device
+    preset = zcfg.preset if zcfg.preset != "auto" else ("gpu" if device == "cuda" else "cpu")
+    if preset not in PRESETS:
+        raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
+        if k not in explicit:
+            setattr(gcfg, k, v)
+    n_eval = zcfg.eval_n_per_cell or p["eval_n"]
+    eval_every = zcfg.eval_every or max(1, gcfg.steps // 8)
+    os.makedirs(zcfg.out_dir, exist_ok=True)
+    tok = get_tokenizer()
+    t_start = time.time()
+    print(f"train_zero: preset {preset} on {device}; GRPO {gcfg.steps} steps x {gcfg.prompts_per_step} prompts x "
+          f"{gcfg.num_generations} samples; held-out eval every {eval_every} steps")
+
+    # -------------------------------------------------------------------------
+    # stage 0: the base model
+    base_path = zcfg.base
+    if not base_path:
+        base_dir = os.path.join(os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", f"base_{preset}")
+        base_path = os.path.join(base_dir, "model.pt")
+        done = os.path.exists(base_path) and _pretrain_finished(base_path)
+        if done:
+            print(f"stage 0: reusing the base model {base_path}")
+        else:
+            print(f"stage 0: pretraining the base model -> {base_path}")
+            pretrain(PretrainConfig(preset=p["pretrain"], out_dir=base_dir, device=device,
+                                    resume=os.path.exists(base_path)))
+    try:
+        model, _ = load_model(base_path, device)
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}")
+    t_pretrain = time.time() - t_start
+
+    def run_eval():
+        return evaluate(model, tok, n_per_cell=n_eval, k=zcfg.eval_k, temperature=zcfg.eval_temperature,
+                        max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=3)
+
+    # -------------------------------------------------------------------------
+    # the base, evaluated with the R1-Zero template on held-out problems
+    trainer = GRPOTrainer(model, gcfg, zcfg.out_dir, tok, log_name="train", resume=zcfg.resume)
+    state_path = os.path.join(zcfg.out_dir, "model.pt")
+    curve, best = [], None
+    if zcfg.resume and os.path.exists(state_path):
+        try:
+            ckpt = load_training_checkpoint(state_path, trainer)
+        except CheckpointError as e:
+            raise SystemExit(f"error: {e}")
+        base_eval, curve, best = ckpt["base_eval"], ckpt["curve"], ckpt.get("best")
+        print(f"resumed {state_path} at step {trainer.step}")
+    else:
+        base_eval = run_eval()
+        base_eval["step"] = 0
+        curve = [_point(base_eval)]
+        print(format_table(base_eval))
+        _write_curve(zcfg.out_dir, curve)
+    print("note: the GRPO loss is ~0 by construction (advantages sum to zero in each group, rho = 1 at the first "
+          "iteration); its gradient is not. Watch reward, acc(uracy) and len.")
+
+    # -------------------------------------------------------------------------
+    # GRPO
+    print(STEP_HEADER)
+    while trainer.step < gcfg.steps:
+        row = train_step(trainer)
+        print(format_step(row), flush=True)
+        if trainer.step % eval_every == 0 or trainer.step == gcfg.steps:
+            res = run_eval()
+            res["step"] = trainer.step
+            curve.append(_point(res))
+            _write_curve(zcfg.out_dir, curve)
+            print(f"  eval @ step {trainer.step}: pass@1 {100 * res['pass@1']:.1f}%  cons@{res['k']} "
+                  f"{100 * res['cons@k']:.1f}%  format {100 * res['format_rate']:.1f}%  len {res['mean_len']:.0f}  "
+                  f"aha {100 * res['aha_rate']:.1f}%", flush=True)
+            if best is None or res["pass@1"] > best["pass@1"]:
+                best = _point(res)
+                save_training_checkpoint(os.path.join(zcfg.out_dir, "best.pt"), trainer, {"eval": best})
+            save_training_checkpoint(state_path, trainer, {"base_eval": base_eval, "curve": curve, "best": best,
+                                                           "last_eval": res})
+            _plots(zcfg.out_dir)
+    final = read_last_eval(state_path) if trainer.step == gcfg.steps else None
+
+    # -------------------------------------------------------------------------
+    # report
+    final = final or run_eval()
+    seconds = time.time() - t_start
+    summary = {"preset": preset, "seconds": round(seconds, 1), "seconds_pretrain": round(t_pretrain, 1),
+               "base_checkpoint": base_path, "grpo_config": asdict(trainer.cfg),
+               "base": _point(base_eval), "final": _point(final), "best": best, "curve": curve,
+               "samples_base": base_eval.get("samples", []), "samples_final": final.get("samples", [])}
+    with open(os.path.join(zcfg.out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    _plots(zcfg.out_dir)
+    print("\nheld-out, before (base) and after (R1-Zero RL):")
+    print(format_table(final))
+    print(before_after_table(summary["base"], summary["final"]))
+    print(f"\nwrote {zcfg.out_dir}/summary.json, curve.png, train.png; total {seconds / 60:.1f} min")
+
+
+def _pretrain_finished(path) -> bool:
+    try:
+        from nanor1.checkpoint import load_checkpoint
+        ck = load_checkpoint(path)
+        return ck.get("step", 0) >= ck.get("config", {}).get("steps", 1 << 30)
+    except CheckpointError:
+        return False
+
+
+def _point(res: dict) -> dict:
+    out = {"step": res.get("step", 0)}
+    out.update({k: res.get(k) for k in METRIC_KEYS})
+    out.update(by_family={f: {k: r.get(k) for k in METRIC_KEYS} for f, r in res.get("by_family", {}).items()},
+               by_difficulty={d: {k: r.get(k) for k in METRIC_KEYS} for d, r in res.get("by_difficulty", {}).items()})
+    if "samples" in res:
+        out["samples"] = res["samples"]
+    return out
+
+
+def read_last_eval(path):
+    from nanor1.checkpoint import load_checkpoint
+    return load_checkpoint(path).get("last_eval")
+
+
+def _write_curve(out_dir, curve):
+    with open(os.path.join(out_dir, "curve.jsonl"), "w") as f:
+        for c in curve:
+            f.write(json.dumps({k: v for k, v in c.items() if not isinstance(v, (dict, list))}) + "\n")
+
+
+def _plots(out_dir):
+    plot_metrics(os.path.join(out_dir, "curve.jsonl"), os.path.join(out_dir, "curve.png"),
+                 ["pass@1", "mean_len", "aha_rate", "format_rate"], title="R1-Zero: held-out evaluation vs RL step")
+    plot_metrics(os.path.join(out_dir, "train.jsonl"), os.path.join(out_dir, "train.png"),
+                 ["reward", "r_accuracy", "len_mean", "aha_rate", "kl", "zero_std_frac"],
+                 title="R1-Zero: training batch vs RL step")
+
+
+def before_after_table(base: dict, final: dict) -> str:
+    rows = [("pass@1", True), ("cons@k", True), ("format_rate", True), ("mean_len", False), ("aha_rate", True),
+            ("acc_aha", True), ("acc_no_aha", True), ("lang_mix_rate", True)]
+    fmt = lambda v, pct: "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.1f}")  # noqa: E731
+    lines = [f"{'metric':16s} {'base':>9s} {'final':>9s}"]
+    lines += [f"{k:16s} {fmt(base.get(k), p):>9s} {fmt(final.get(k), p):>9s}" for k, p in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
