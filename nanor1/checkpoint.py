@@ -11,6 +11,7 @@ Writes go to `path.tmp` first and are renamed over `path`, so a kill mid-write l
 """
 import os
 import random
+import re
 
 import torch
 
@@ -24,7 +25,12 @@ class CheckpointError(RuntimeError):
 def save_checkpoint(path: str, payload: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
-    torch.save(payload, tmp)
+    try:
+        torch.save(payload, tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)  # a failed write (disk full, Ctrl-C) leaves no half file behind
+        raise
     os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half of one
 
 
@@ -34,8 +40,10 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated file, not a torch file, or a pickle with disallowed objects
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # torch colours some messages
+        detail = lines[0][:200] if lines else "empty or unreadable file"  # an empty file raises a bare EOFError
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or not a nanor1 "
-                              f"checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+                              f"checkpoint ({type(e).__name__}: {detail})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
         raise CheckpointError(f"{path} is a torch file but not a nanor1 checkpoint (no 'model'/'model_config')")
     return ckpt
@@ -53,8 +61,9 @@ def build_model(ckpt: dict, path: str = "checkpoint", device="cpu", expect: Mode
     model = GPT(cfg)
     try:
         model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model config: {str(e).splitlines()[0]}") from None
+    except (RuntimeError, TypeError) as e:  # TypeError: "model" is not a dict
+        detail = " ".join(str(e).split())[:300]  # torch puts the missing/unexpected keys on later lines
+        raise CheckpointError(f"{path}: weights do not fit the model config: {detail}") from None
     return model.to(device)
 
 

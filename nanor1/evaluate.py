@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nanor1.checkpoint import load_model
+from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
 from nanor1.sampler import SamplingParams, generate
@@ -174,7 +174,10 @@ def format_table(result: dict) -> str:
 def main(argv):
     cfg = parse_overrides(EvalConfig(), argv)
     tok = get_tokenizer()
-    model, _ = load_model(cfg.ckpt, "cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        model, _ = load_model(cfg.ckpt, "cuda" if torch.cuda.is_available() else "cpu")
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}") from None
     result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_prompts=cfg.batch_prompts,
                       return_samples=cfg.show)

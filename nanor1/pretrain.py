@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
 from nanor1.metrics import MetricsLog, plot_metrics
@@ -124,6 +124,8 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
         start = ckpt["step"]
         print(f"resumed from {ckpt_path} at step {start}")
     log = MetricsLog(os.path.join(cfg.out_dir, "pretrain.jsonl"), resume=start > 0)
+    if start > 0:
+        log.truncate_after(start)  # rows logged after the checkpoint by the killed run are about to be redone
     fwd = torch.compile(model) if cfg.compile else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
     if not quiet:
@@ -173,7 +175,10 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
 
 
 def main(argv):
-    pretrain(parse_overrides(PretrainConfig(), argv))
+    try:
+        pretrain(parse_overrides(PretrainConfig(), argv))
+    except CheckpointError as e:  # a corrupt or mismatched --resume checkpoint: one line, no traceback
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
