@@ -1,0 +1,131 @@
+"""Pretraining (nanor1/pretrain.py): data as a pure function of the step, exact resume, NaN guard, logs/plots."""
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import nanor1.pretrain as pretrain_mod
+from nanor1.checkpoint import load_checkpoint
+from nanor1.corpus import CorpusMix
+from nanor1.metrics import read_jsonl
+from nanor1.pretrain import PretrainConfig, make_batch, pretrain, resolve
+from nanor1.tokenizer import get_tokenizer
+
+
+class Killed(Exception):
+    """Stands in for a kill -9 in the middle of a run."""
+
+
+def tiny(out_dir, **kw) -> PretrainConfig:
+    return PretrainConfig(preset="tiny", out_dir=str(out_dir), log_every=1, **kw)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine run ~10x faster on one thread than on two oversubscribed ones."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The tiny preset as it is (30 steps), logging every step."""
+    out = tmp_path_factory.mktemp("base")
+    path = pretrain(tiny(out), quiet=True)
+    return out, path
+
+
+def test_make_batch_is_a_pure_function_of_the_step():
+    tok, mix = get_tokenizer(), CorpusMix()
+    cfg = resolve(PretrainConfig(preset="tiny", batch_size=3))
+    a = make_batch(7, cfg, tok, mix)
+    assert a.shape == (3, cfg.seq_len + 1) and a.dtype == torch.long
+    assert torch.equal(a, make_batch(7, cfg, tok, mix))
+    assert not torch.equal(a, make_batch(8, cfg, tok, mix))
+    assert (a[:, 0] == tok.bos_id).all()
+    ends = (a[:, :-1] == tok.eos_id).nonzero()
+    assert len(ends) > 0 and (a[ends[:, 0], ends[:, 1] + 1] == tok.bos_id).all()  # packed: <eos> then <bos>
+
+
+def test_make_batch_depends_on_the_seed():
+    tok, mix = get_tokenizer(), CorpusMix()
+    cfg = resolve(PretrainConfig(preset="tiny", batch_size=2, seq_len=32))
+    other = resolve(PretrainConfig(preset="tiny", batch_size=2, seq_len=32, seed=cfg.seed + 1))
+    assert not torch.equal(make_batch(0, cfg, tok, mix), make_batch(0, other, tok, mix))
+
+
+def _optimizer_steps(ckpt) -> list[float]:
+    return [float(s["step"]) for s in ckpt["optimizer"]["state"].values()]
+
+
+def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
+    full = load_checkpoint(pretrain(tiny(tmp_path / "full", steps=6, ckpt_every=3), quiet=True))
+
+    real_make_batch = pretrain_mod.make_batch
+
+    def dies_at_step_4(step, *args):  # the killed run logs steps 1-4 and checkpoints after step 3
+        if step == 4:
+            raise Killed
+        return real_make_batch(step, *args)
+
+    monkeypatch.setattr(pretrain_mod, "make_batch", dies_at_step_4)
+    with pytest.raises(Killed):
+        pretrain(tiny(tmp_path / "killed", steps=6, ckpt_every=3), quiet=True)
+    monkeypatch.undo()
+    assert load_checkpoint(str(tmp_path / "killed" / "model.pt"))["step"] == 3
+
+    resumed = load_checkpoint(pretrain(tiny(tmp_path / "killed", steps=6, ckpt_every=3, resume=True), quiet=True))
+    assert resumed["step"] == full["step"] == 6
+    for name, p in full["model"].items():
+        assert torch.equal(p, resumed["model"][name]), name
+    assert _optimizer_steps(resumed) == _optimizer_steps(full) == [6.0] * len(_optimizer_steps(full))
+    for a, b in zip(full["optimizer"]["state"].values(), resumed["optimizer"]["state"].values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_resumed_log_has_each_step_once(tmp_path, monkeypatch):
+    real_make_batch = pretrain_mod.make_batch
+
+    def dies_at_step_3(step, *args):  # logged steps 1-3, checkpoint after step 2: step 3 is redone
+        if step == 3:
+            raise Killed
+        return real_make_batch(step, *args)
+
+    monkeypatch.setattr(pretrain_mod, "make_batch", dies_at_step_3)
+    with pytest.raises(Killed):
+        pretrain(tiny(tmp_path, steps=4, ckpt_every=2), quiet=True)
+    monkeypatch.undo()
+    pretrain(tiny(tmp_path, steps=4, ckpt_every=2, resume=True), quiet=True)
+    assert [r["step"] for r in read_jsonl(str(tmp_path / "pretrain.jsonl"))] == [1, 2, 3, 4]
+
+
+def test_loss_goes_down(trained):
+    out, _ = trained
+    losses = [r["loss"] for r in read_jsonl(os.path.join(out, "pretrain.jsonl"))]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.3, losses
+
+
+def test_writes_jsonl_log_and_png_plot(trained):
+    out, path = trained
+    rows = read_jsonl(os.path.join(out, "pretrain.jsonl"))
+    assert [r["step"] for r in rows] == list(range(1, 31))
+    assert {"step", "loss", "lr", "grad_norm", "tokens_per_s", "seconds"} <= set(rows[0])
+    with open(os.path.join(out, "pretrain.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    ckpt = load_checkpoint(path)
+    assert ckpt["kind"] == "base" and ckpt["step"] == 30 and ckpt["config"]["preset"] == "tiny"
+
+
+def test_non_finite_loss_skips_steps_then_stops(tmp_path, monkeypatch, capsys):
+    real_cross_entropy = F.cross_entropy
+    monkeypatch.setattr(F, "cross_entropy", lambda *a, **kw: real_cross_entropy(*a, **kw) * float("nan"))
+    with pytest.raises(SystemExit) as e:
+        pretrain(tiny(tmp_path, steps=20, ckpt_every=2), quiet=True)
+    assert "non-finite" in str(e.value.code)
+    assert capsys.readouterr().out.count("step skipped") == 5
+    assert not os.path.exists(tmp_path / "model.pt")  # skipped steps neither train nor checkpoint
+    assert read_jsonl(str(tmp_path / "pretrain.jsonl")) == []
