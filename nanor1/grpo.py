@@ -105,9 +105,16 @@ def parse_weights(text: str) -> dict[str, float]:
 # -----------------------------------------------------------------------------
 # the algorithm's pieces, each testable alone
 
+def has_spread(rewards: torch.Tensor) -> torch.Tensor:
+    """rewards (P, G) -> (P,) bool: the group's rewards are not all equal. Exact, unlike std > 0: the float std of
+    eight rewards of 0.7 is 6e-8, not 0."""
+    return rewards.amax(dim=1) > rewards.amin(dim=1)
+
+
 def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
     """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller."""
     centered = rewards - rewards.mean(dim=1, keepdim=True)
+    centered = torch.where(has_spread(rewards)[:, None], centered, 0.0)  # all-equal group: exactly 0, not rounding
     if scale == "group":
         return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
     if scale == "batch":
@@ -191,14 +198,15 @@ class GRPOTrainer:
         self.model.train()
         texts = out.completions(tok)
         G = cfg.num_generations
-        totals, parts, bad = [], {}, 0
+        totals, row_parts, bad = [], [], 0
         for row, text in enumerate(texts):
             total, p = combined_reward(text, problems[row // G], self.weights)
             if not math.isfinite(total):
                 total, bad = 0.0, bad + 1
             totals.append(total)
-            for k, v in p.items():
-                parts.setdefault(k, []).append(v)
+            row_parts.append(p)
+        keys = dict.fromkeys(k for p in row_parts for k in p)  # "error/<name>" appears only on rows that raised
+        parts = {k: [p.get(k, 0.0) for p in row_parts] for k in keys}
         prompt_ids, prompt_pad = left_pad(prompts, tok.pad_id, self.device)
         rows = out.prompt_index
         truncated = torch.tensor([r == "length" for r in out.finish_reason], device=self.device)
@@ -217,7 +225,7 @@ class GRPOTrainer:
             return r
         kept = [r]
         for _ in range(self.cfg.max_sampling_rounds - 1):
-            if sum(int((x.rewards.std(1) > 0).sum()) for x in kept) >= self.cfg.prompts_per_step:
+            if sum(int(has_spread(x.rewards).sum()) for x in kept) >= self.cfg.prompts_per_step:
                 break
             kept.append(self.sample_round(rng, gen))
         return filter_groups(kept, self.cfg.prompts_per_step, self.cfg.num_generations)
@@ -283,7 +291,7 @@ def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
     If fewer than P qualify, the step trains on those it has (logged as the number of kept groups)."""
     sel = []  # (round, group)
     for i, r in enumerate(rounds):
-        sel += [(i, g) for g in range(r.rewards.size(0)) if r.rewards[g].std() > 0]
+        sel += [(i, g) for g in range(r.rewards.size(0)) if has_spread(r.rewards)[g]]
     sel = sel[:P] or [(0, 0)]  # an all-equal step still needs one group (A = 0: no gradient)
     rows = lambda i, g: list(range(g * G, (g + 1) * G))  # noqa: E731
     cat = lambda f: torch.cat([f(rounds[i])[rows(i, g)] for i, g in sel])  # noqa: E731
@@ -298,7 +306,8 @@ def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
         prompt_pad=cat(lambda r: r.prompt_pad + (L - r.prompt_ids.size(1))),
         tokens=cat(lambda r: padT(r.tokens, pad_id)), mask=cat(lambda r: padT(r.mask, False)),
         rewards=torch.stack([rounds[i].rewards[g] for i, g in sel]),
-        parts={k: torch.stack([rounds[i].parts[k][g] for i, g in sel]) for k in rounds[0].parts},
+        parts={k: torch.stack([rounds[i].parts[k][g] if k in rounds[i].parts else torch.zeros(G) for i, g in sel])
+               for k in dict.fromkeys(k for r in rounds for k in r.parts)},
         texts=[rounds[i].texts[j] for i, g in sel for j in rows(i, g)],
         truncated=cat(lambda r: r.truncated), n_bad_rewards=sum(r.n_bad_rewards for r in rounds),
         n_sampled_groups=sum(r.n_sampled_groups for r in rounds))
@@ -308,7 +317,7 @@ def rollout_stats(r: Rollout, lengths: torch.Tensor) -> dict:
     """Per-step metrics of the sampled batch (the policy's behaviour at temperature T)."""
     G = r.rewards.size(1)
     out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
-           "zero_std_frac": float((r.rewards.std(1, unbiased=False) == 0).float().mean()),
+           "zero_std_frac": float((~has_spread(r.rewards)).float().mean()),
            "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
            "trunc_rate": float(r.truncated.float().mean()),
            "aha_rate": sum(has_aha(t) for t in r.texts) / len(r.texts),
