@@ -152,7 +152,7 @@ def test_rng_state_round_trip_through_a_file(tmp_path):
 
 def _run_cli(args, cwd):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": REPO})
+                          env={**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"})
 
 
 def test_evaluate_cli_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
