@@ -62,6 +62,7 @@ METRIC_KEYS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "
 
 def main(argv):
     zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
+    gcfg.resolved()  # reject a bad --loss_type / --scale_rewards / --reward_weights now, not after pretraining
     explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
     device = ("cuda" if torch.cuda.is_available() else "cpu") if zcfg.device == "auto" else zcfg.device
     preset = zcfg.preset if zcfg.preset != "auto" else ("gpu" if device == "cuda" else "cpu")
@@ -143,7 +144,7 @@ def main(argv):
             save_training_checkpoint(state_path, trainer, {"base_eval": base_eval, "curve": curve, "best": best,
                                                            "last_eval": res})
             _plots(zcfg.out_dir)
-    final = read_last_eval(state_path) if trainer.step == gcfg.steps else None
+    final = read_last_eval(state_path) if trainer.step == gcfg.steps > 0 else None  # --steps=0: no checkpoint
 
     # -------------------------------------------------------------------------
     # report
