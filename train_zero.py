@@ -26,7 +26,7 @@ from nanor1.config import parse_overrides_multi
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          save_training_checkpoint, train_step)
-from nanor1.metrics import plot_metrics, read_jsonl
+from nanor1.metrics import plot_metrics
 from nanor1.pretrain import PretrainConfig, pretrain
 from nanor1.tokenizer import get_tokenizer
 

@@ -27,11 +27,11 @@ KINDS = ("template_trace", "plain_trace", "direct", "drill", "filler")
 @dataclass
 class CorpusMix:
     # share of each document kind (normalised when sampled)
-    template_trace: float = 0.30
-    plain_trace: float = 0.30
+    template_trace: float = 0.15     # the full R1 template costs 85 tokens of boilerplate per document ...
+    plain_trace: float = 0.45        # ... so a third of the plain traces use the short "User: .. Assistant: <think>"
     direct: float = 0.15
-    drill: float = 0.15
-    filler: float = 0.10
+    drill: float = 0.20
+    filler: float = 0.05
     direct_in_template: float = 0.3          # share of direct answers written under the R1 template
     direct_wrong: tuple = (0.1, 0.4, 0.8)    # P(direct answer is wrong) at difficulty 1, 2, 3
     zh: float = 0.3                          # share of problems (and filler) in Chinese
@@ -40,7 +40,7 @@ class CorpusMix:
     # traces: most stop after one try; a few search (countdown) or check (arithmetic, linear)
     habits: Habits = field(default_factory=lambda: Habits(retry_after_miss=0.15, max_tries=5, check_inverse=0.3,
                                                           slip_rate=0.2, switch_lang=0.0))
-    zh_switch_lang: float = 0.1              # Chinese traces switch to English midway at this rate (R1-Zero mixing)
+    zh_switch_lang: float = 0.3              # Chinese traces switch to English midway at this rate (R1-Zero mixing)
 
 
 def _problem(rng: random.Random, mix: CorpusMix) -> tasks.Problem:
@@ -61,9 +61,11 @@ def template_trace(rng, mix) -> str:
     return tasks.format_prompt(p) + " " + tasks.solution_trace(p, rng, _habits(mix, p.lang))
 
 
+SHORT_TEMPLATE = "User: {q}. Assistant: <think> {t} </think> <answer> {a} </answer>"  # the template's tail only
 PLAIN_FORMATS = {
-    "en": ("Question: {q}\nSolution: {t}\nAnswer: {a}", "Problem: {q}. Let's think. {t} The answer is {a}."),
-    "zh": ("问题：{q}\n解答：{t}\n答案：{a}", "题目：{q}。想一想。{t} 答案是 {a}。"),
+    "en": ("Question: {q}\nSolution: {t}\nAnswer: {a}", "Problem: {q}. Let's think. {t} The answer is {a}.",
+           SHORT_TEMPLATE),
+    "zh": ("问题：{q}\n解答：{t}\n答案：{a}", "题目：{q}。想一想。{t} 答案是 {a}。", SHORT_TEMPLATE),
 }
 
 

@@ -231,49 +231,51 @@ class GRPOTrainer:
         return filter_groups(kept, self.cfg.prompts_per_step, self.cfg.num_generations)
 
     # --- 3-4. advantages and policy update ------------------------------------
+    def micro_batches(self, r: Rollout) -> list[tuple[torch.Tensor, int]]:
+        """(row indices, length) per micro-batch: rows sorted by completion length, each micro-batch cut to its
+        longest completion, so a batch with one 320-token row does not pay 320 positions for every row."""
+        lengths = r.mask.sum(1)
+        order = [i for i in torch.argsort(lengths, stable=True).tolist() if lengths[i] > 0]  # empty rows: no loss
+        n = self.cfg.micro_batch_rows
+        chunks = [order[a:a + n] for a in range(0, len(order), n)]
+        return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]  # sorted: last is longest
+
     def update(self, r: Rollout) -> dict:
-        cfg, G = self.cfg, self.cfg.num_generations
+        cfg = self.cfg
         adv = group_advantages(r.rewards, cfg.scale_rewards).flatten()                 # (B,)
         weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens)            # (B, T)
-        B, T = r.tokens.shape
-        ref_logp = old_logp = None
+        batches = self.micro_batches(r)
         stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
         t0 = time.time()
+        ref_logp = [None] * len(batches)  # per micro-batch (b, Tm)
         if self.ref_model is not None:
             with torch.no_grad():
-                ref_logp = torch.cat([token_logprobs(completion_logits(
-                    self.ref_model, r.prompt_ids[a:a + cfg.micro_batch_rows], r.prompt_pad[a:a + cfg.micro_batch_rows],
-                    r.tokens[a:a + cfg.micro_batch_rows], self.autocast).flatten(0, 1),
-                    r.tokens[a:a + cfg.micro_batch_rows].flatten(), cfg.temperature).view(-1, T)
-                    for a in range(0, B, cfg.micro_batch_rows)])                      # (B, T)
+                ref_logp = [token_logprobs(completion_logits(self.ref_model, r.prompt_ids[idx], r.prompt_pad[idx],
+                                                             r.tokens[idx, :Tm], self.autocast).flatten(0, 1),
+                                           r.tokens[idx, :Tm].flatten(), cfg.temperature)
+                            for idx, Tm in batches]
         ref_seconds = time.time() - t0
         n_tok = max(1, int(r.mask.sum()))
+        old_logp = []  # per micro-batch: log pi_old, fixed at the first inner iteration
         for it in range(cfg.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
-            new_old = []
-            for a in range(0, B, cfg.micro_batch_rows):
-                s = slice(a, a + cfg.micro_batch_rows)
-                logits = completion_logits(self.model, r.prompt_ids[s], r.prompt_pad[s], r.tokens[s],
-                                           self.autocast).flatten(0, 1)                # (b*T, V)
-                targets, mask = r.tokens[s].flatten(), r.mask[s].flatten()
+            for j, (idx, Tm) in enumerate(batches):
+                tokens, mask = r.tokens[idx, :Tm], r.mask[idx, :Tm]                    # (b, Tm)
+                logits = completion_logits(self.model, r.prompt_ids[idx], r.prompt_pad[idx], tokens,
+                                           self.autocast).flatten(0, 1)                # (b*Tm, V)
+                targets, mask = tokens.flatten(), mask.flatten()
                 if it == 0:  # pi_old is the policy that sampled: the current weights before any update
-                    new_old.append(token_logprobs(logits.detach(), targets, cfg.temperature))
-                    old = new_old[-1]
-                else:
-                    old = old_logp[s].flatten()
-                out = grpo_token_loss(logits, targets, adv[s].repeat_interleave(T), old,
-                                      None if ref_logp is None else ref_logp[s].flatten(), mask,
-                                      eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
+                    old_logp.append(token_logprobs(logits.detach(), targets, cfg.temperature))
+                out = grpo_token_loss(logits, targets, adv[idx].repeat_interleave(Tm), old_logp[j], ref_logp[j],
+                                      mask, eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
                                       temperature=cfg.temperature, entropy_coef=cfg.entropy_coef)
-                loss = (out.loss * weights[s].flatten()).sum()
+                loss = (out.loss * weights[idx, :Tm].flatten()).sum()
                 loss.backward()
                 if it == cfg.num_iterations - 1:
                     m = mask.float()
                     stats["clip_frac"] += float((out.clipped.float() * m).sum()) / n_tok
                     stats["kl"] += float((out.kl * m).sum()) / n_tok
                     stats["entropy"] += float((out.entropy * m).sum()) / n_tok
-            if it == 0:
-                old_logp = torch.cat(new_old).view(B, T)
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             if not torch.isfinite(grad_norm):
                 self.optimizer.zero_grad(set_to_none=True)

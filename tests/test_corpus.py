@@ -34,13 +34,17 @@ def test_kind_shares_follow_the_mix():
 
 def test_template_documents_have_a_well_formed_completion():
     prefix = R1_TEMPLATE.split("{prompt}")[0]
-    n = 0
+    n = n_short = 0
     for kind, doc in sample(2000):
         if doc.startswith(prefix):
             n += 1
             assert kind in ("template_trace", "direct")
             assert format_ok(doc.split(". Assistant: ", 1)[1]), doc
-    assert n > 500
+        elif doc.startswith("User: "):  # the short template (the full one's tail) among the plain traces
+            n_short += 1
+            assert kind == "plain_trace"
+            assert format_ok(doc.split(". Assistant: ", 1)[1]), doc
+    assert n > 250 and n_short > 150
 
 
 def test_direct_answers_are_unreliable_on_hard_problems():

@@ -20,15 +20,6 @@ EN = Problem("countdown", 1, "en", "Using the numbers 2 5 9, reach the target 90
 ZH = Problem("countdown", 2, "zh", "用数字 8 2 5 9 凑出目标 39", "((8-2)*5)+9", (8, 2, 5, 9, 39))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine run ~10x faster on one thread than on two oversubscribed ones."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ----------------------------------------------------------------------------- judge
 
 def test_judge_correct_answer():

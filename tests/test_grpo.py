@@ -25,15 +25,6 @@ from nanor1.tokenizer import get_tokenizer
 TOK = get_tokenizer()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @contextmanager
 def temp_reward(name, fn):
     """Register a reward for the duration of a test, then remove it from the registry."""

@@ -21,15 +21,6 @@ def tiny(out_dir, **kw) -> PretrainConfig:
     return PretrainConfig(preset="tiny", out_dir=str(out_dir), log_every=1, **kw)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine run ~10x faster on one thread than on two oversubscribed ones."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The tiny preset as it is (30 steps), logging every step."""

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from nanor1.model import GPT, ModelConfig
-from nanor1.sampler import SamplingParams, generate, left_pad, sample_next
+from nanor1.sampler import SamplingParams, generate, sample_next
 
 V = 97
 

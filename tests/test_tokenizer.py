@@ -1,6 +1,5 @@
 """Tokenizer: lossless round trip on arbitrary unicode, single-token tags and digits, offline loading."""
 import random
-import socket
 import subprocess
 import sys
 

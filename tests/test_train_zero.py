@@ -24,22 +24,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}  # tiny models:
 SUMMARY_KEYS = ("pass@1", "cons@k", "format_rate", "mean_len", "aha_rate", "acc_aha", "acc_no_aha", "lang_mix_rate")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="session")
 def root(tmp_path_factory):
     """A folder holding base_tiny/model.pt, a finished tiny pretraining run, as train_zero.py would make it."""
     root = tmp_path_factory.mktemp("zero")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
     pretrain(PretrainConfig(preset="tiny", out_dir=str(root / "base_tiny")), quiet=True)
-    torch.set_num_threads(n)
     return root
 
 
