@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+from tqdm import tqdm
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides_multi
@@ -127,23 +128,27 @@ def main(argv):
     # -------------------------------------------------------------------------
     # GRPO
     print(STEP_HEADER)
+    bar = tqdm(total=gcfg.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
+               disable=not sys.stderr.isatty())  # a live bar on a terminal; log files get the lines only
     while trainer.step < gcfg.steps:
         row = train_step(trainer)
-        print(format_step(row), flush=True)
+        bar.update(1)
+        bar.write(format_step(row))
         if trainer.step % eval_every == 0 or trainer.step == gcfg.steps:
             res = run_eval()
             res["step"] = trainer.step
             curve.append(_point(res))
             _write_curve(zcfg.out_dir, curve)
-            print(f"  eval @ step {trainer.step}: pass@1 {100 * res['pass@1']:.1f}%  cons@{res['k']} "
+            bar.write(f"  eval @ step {trainer.step}: pass@1 {100 * res['pass@1']:.1f}%  cons@{res['k']} "
                   f"{100 * res['cons@k']:.1f}%  format {100 * res['format_rate']:.1f}%  len {res['mean_len']:.0f}  "
-                  f"aha {100 * res['aha_rate']:.1f}%", flush=True)
+                  f"aha {100 * res['aha_rate']:.1f}%")
             if best is None or res["pass@1"] > best["pass@1"]:
                 best = _point(res)
                 save_training_checkpoint(os.path.join(zcfg.out_dir, "best.pt"), trainer, {"eval": best})
             save_training_checkpoint(state_path, trainer, {"base_eval": base_eval, "curve": curve, "best": best,
                                                            "last_eval": res})
             _plots(zcfg.out_dir)
+    bar.close()
     final = read_last_eval(state_path) if trainer.step == gcfg.steps > 0 else None  # --steps=0: no checkpoint
 
     # -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
@@ -138,7 +139,10 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
                                     "config": asdict(cfg), "kind": "base"})
 
     t0, tokens, bad_steps = time.time(), 0, 0
+    bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True,
+               disable=quiet or not sys.stderr.isatty())  # a live bar on a terminal; log files get the lines only
     for step in range(start, cfg.steps):
+        bar.update(1)
         batch = make_batch(step, cfg, tok, mix).to(device)
         for g in optimizer.param_groups:
             g["lr"] = lr_at(step, cfg)
@@ -150,7 +154,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
             bad_steps += 1  # never silently train on NaN/inf: skip, count, stop if it keeps happening
-            print(f"step {step}: non-finite loss/grad ({loss.item()}, {grad_norm.item()}), step skipped")
+            bar.write(f"step {step}: non-finite loss/grad ({loss.item()}, {grad_norm.item()}), step skipped")
             if bad_steps >= 5:
                 raise SystemExit("error: 5 non-finite steps; stopping (lower --lr?)")
             continue
@@ -163,10 +167,11 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
             log.write(row)
             if not quiet:
                 eta = (cfg.steps - step - 1) * dt / max(1, step + 1 - start)
-                print(f"step {step + 1:5d}/{cfg.steps} | loss {loss.item():6.3f} | lr {row['lr']:.2e} | "
+                bar.write(f"step {step + 1:5d}/{cfg.steps} | loss {loss.item():6.3f} | lr {row['lr']:.2e} | "
                       f"gnorm {grad_norm.item():5.2f} | {row['tokens_per_s']:7.0f} tok/s | eta {eta:5.0f}s")
         if (step + 1) % cfg.ckpt_every == 0:
             save(step + 1)
+    bar.close()
     save(cfg.steps)
     plot_metrics(log.path, os.path.join(cfg.out_dir, "pretrain.png"), ["loss", "lr"], title="pretraining")
     if not quiet:
