@@ -180,8 +180,8 @@ def _pretrain_finished(path) -> bool:
 def _point(res: dict) -> dict:
     out = {"step": res.get("step", 0)}
     out.update({k: res.get(k) for k in METRIC_KEYS})
-    out.update(by_family={f: {k: r.get(k) for k in METRIC_KEYS} for f, r in res.get("by_family", {}).items()},
-               by_difficulty={d: {k: r.get(k) for k in METRIC_KEYS} for d, r in res.get("by_difficulty", {}).items()})
+    for group in ("by_family", "by_difficulty", "by_lang"):
+        out[group] = {name: {k: r.get(k) for k in METRIC_KEYS} for name, r in res.get(group, {}).items()}
     if "samples" in res:
         out["samples"] = res["samples"]
     return out

@@ -129,7 +129,7 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
             i = gen.prompt_index[row].item()
             p = batch[i]
             r = judge(text, p, int(gen.lengths[row]), gen.finish_reason[row] == "length")
-            r.update(problem_id=start + i, family=p.family, difficulty=p.difficulty)
+            r.update(problem_id=start + i, family=p.family, difficulty=p.difficulty, lang=p.lang)
             rows.append(r)
             if len(samples) < return_samples and row % k == 0:
                 samples.append({"question": p.question, "response": text, "correct": r["correct"]})
@@ -138,6 +138,8 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     result.update(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     result["by_family"] = {f: summarize([r for r in rows if r["family"] == f], k) for f in families}
     result["by_difficulty"] = {str(d): summarize([r for r in rows if r["difficulty"] == d], k) for d in (1, 2, 3)}
+    # language mixing is a property of Chinese prompts (recipe §7): report the prompt languages apart
+    result["by_lang"] = {lang: summarize([r for r in rows if r["lang"] == lang], k) for lang in ("en", "zh")}
     if return_samples:
         result["samples"] = samples
     return result
@@ -163,6 +165,8 @@ def format_table(result: dict) -> str:
         lines.append(line(f, r))
     for d, r in result["by_difficulty"].items():
         lines.append(line(f"difficulty {d}", r))
+    for lang, r in result.get("by_lang", {}).items():
+        lines.append(line(f"prompts {lang}", r))
     g = result
     lines.append(f"gate: acc reasoning {_fmt(g['acc_reasoning'])}% (n={g['n_reasoning']}) vs direct "
                  f"{_fmt(g['acc_direct'])}% (n={g['n_responses'] - g['n_reasoning']}); after a miss: retry "
