@@ -26,16 +26,19 @@ KINDS = ("template_trace", "plain_trace", "direct", "drill", "filler")
 
 @dataclass
 class CorpusMix:
-    # share of each document kind (normalised when sampled)
-    template_trace: float = 0.15     # the full R1 template costs 85 tokens of boilerplate per document ...
-    plain_trace: float = 0.45        # ... so a third of the plain traces use the short "User: .. Assistant: <think>"
-    direct: float = 0.15
-    drill: float = 0.20
+    # share of each document kind (normalised when sampled). Tuned by pretraining + evaluating (see the README):
+    # the full template costs 85 tokens of boilerplate per document, so most tagged traces use the short form
+    # ("User: .. Assistant: <think>"); drills and countdown got more weight because copying the numbers and
+    # getting single steps right is what makes a retry pay (recipe §9 items 1-4).
+    template_trace: float = 0.15
+    plain_trace: float = 0.45                # a third of these in the short template
+    direct: float = 0.10
+    drill: float = 0.25
     filler: float = 0.05
     direct_in_template: float = 0.3          # share of direct answers written under the R1 template
     direct_wrong: tuple = (0.1, 0.4, 0.8)    # P(direct answer is wrong) at difficulty 1, 2, 3
     zh: float = 0.3                          # share of problems (and filler) in Chinese
-    family_weights: tuple = (0.5, 0.25, 0.25)     # countdown, arithmetic, linear (countdown is where "aha" emerges)
+    family_weights: tuple = (0.6, 0.2, 0.2)       # countdown, arithmetic, linear (countdown is where "aha" emerges)
     difficulty_weights: tuple = (0.35, 0.35, 0.3)  # difficulty 1, 2, 3
     # traces: most stop after one try; a few search (countdown) or check (arithmetic, linear)
     habits: Habits = field(default_factory=lambda: Habits(retry_after_miss=0.15, max_tries=5, check_inverse=0.3,
