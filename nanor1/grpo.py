@@ -34,6 +34,7 @@ import torch
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
+from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
 from nanor1.rewards import combined_reward, has_aha, is_lang_mixed
 from nanor1.sampler import SamplingParams, generate, left_pad
 from nanor1.tasks import format_prompt, sample_problem
@@ -349,13 +350,6 @@ def load_training_checkpoint(path, trainer: GRPOTrainer) -> dict:
     set_rng_state(ckpt["rng"])
     trainer.log.truncate_after(trainer.step)  # rows logged after this checkpoint will be logged again
     return ckpt
-
-
-def lr_at(step: int, cfg: GRPOConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train_step(trainer: GRPOTrainer) -> dict:

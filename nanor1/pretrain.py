@@ -89,7 +89,8 @@ def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Ten
     return torch.tensor(rows, dtype=torch.long)
 
 
-def lr_at(step: int, cfg: PretrainConfig) -> float:
+def lr_at(step: int, cfg) -> float:
+    """Linear warmup, then cosine decay to min_lr_frac of the peak (used by pretraining and GRPO)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
