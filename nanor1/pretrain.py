@@ -12,6 +12,7 @@ on the fly from the train split of the task world (traces, direct answers, drill
 Data position: the batch of step s is generated from a seed derived from (seed, s), so the data stream is a pure
 function of the step and a resumed run sees exactly the batches an uninterrupted run would.
 """
+import dataclasses
 import math
 import os
 import random
@@ -49,6 +50,7 @@ class PretrainConfig:
     resume: bool = False
     device: str = "auto"           # auto | cpu | cuda
     compile: bool = False          # torch.compile the model (GPU)
+    retry_after_miss: float = -1.0  # corpus: share of countdown traces that retry after a miss (-1: CorpusMix's)
 
 
 PRESETS = {  # model preset, steps, batch size, peak lr
@@ -111,6 +113,8 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     """Run (or resume) pretraining; returns the path of the final checkpoint."""
     cfg = resolve(cfg)
     mix = mix or CorpusMix()
+    if cfg.retry_after_miss >= 0:  # the one corpus knob worth a flag: how often the base sees a retry (README)
+        mix = dataclasses.replace(mix, habits=dataclasses.replace(mix.habits, retry_after_miss=cfg.retry_after_miss))
     device = pick_device(cfg.device)
     tok = get_tokenizer()
     os.makedirs(cfg.out_dir, exist_ok=True)
