@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
-from nanor1.checkpoint import CheckpointError, load_model
+from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model
 from nanor1.config import parse_overrides_multi
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
@@ -115,13 +115,14 @@ def main(argv):
     # the base, evaluated with the R1-Zero template on held-out problems
     trainer = GRPOTrainer(model, gcfg, zcfg.out_dir, tok, log_name="train", resume=zcfg.resume)
     state_path = os.path.join(zcfg.out_dir, "model.pt")
-    curve, best = [], None
+    curve, best, final = [], None, None
     if zcfg.resume and os.path.exists(state_path):
         try:
             ckpt = load_training_checkpoint(state_path, trainer)
         except CheckpointError as e:
             raise SystemExit(f"error: {e}")
         base_eval, curve, best = ckpt["base_eval"], ckpt["curve"], ckpt.get("best")
+        final = ckpt.get("last_eval")  # a run resumed after its last step needs no new evaluation
         print(f"resumed {state_path} at step {trainer.step}")
     else:
         base_eval = run_eval()
@@ -144,6 +145,7 @@ def main(argv):
         if trainer.step % eval_every == 0 or trainer.step == gcfg.steps:
             res = run_eval()
             res["step"] = trainer.step
+            final = res
             curve.append(_point(res))
             _write_curve(zcfg.out_dir, curve)
             bar.write(f"  eval @ step {trainer.step}: pass@1 {100 * res['pass@1']:.1f}%  cons@{res['k']} "
@@ -156,11 +158,10 @@ def main(argv):
                                                            "last_eval": res})
             _plots(zcfg.out_dir)
     bar.close()
-    final = read_last_eval(state_path) if trainer.step == gcfg.steps > 0 else None  # --steps=0: no checkpoint
 
     # -------------------------------------------------------------------------
     # report
-    final = final or run_eval()
+    final = final or run_eval()  # --steps=0: the base is the final model
     seconds = time.time() - t_start
     summary = {"preset": preset, "seconds": round(seconds, 1), "seconds_pretrain": round(t_pretrain, 1),
                "base_checkpoint": base_path, "grpo_config": asdict(trainer.cfg),
@@ -177,7 +178,6 @@ def main(argv):
 
 def _pretrain_finished(path) -> bool:
     try:
-        from nanor1.checkpoint import load_checkpoint
         ck = load_checkpoint(path)
         return ck.get("step", 0) >= ck.get("config", {}).get("steps", 1 << 30)
     except CheckpointError:
@@ -192,11 +192,6 @@ def _point(res: dict) -> dict:
     if "samples" in res:
         out["samples"] = res["samples"]
     return out
-
-
-def read_last_eval(path):
-    from nanor1.checkpoint import load_checkpoint
-    return load_checkpoint(path).get("last_eval")
 
 
 def _write_curve(out_dir, curve):
