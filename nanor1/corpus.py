@@ -44,6 +44,7 @@ class CorpusMix:
     habits: Habits = field(default_factory=lambda: Habits(retry_after_miss=0.15, max_tries=5, check_inverse=0.3,
                                                           slip_rate=0.2, switch_lang=0.0))
     zh_switch_lang: float = 0.3              # Chinese traces switch to English midway at this rate (R1-Zero mixing)
+    short_template: bool = True              # plain traces may use the short template tail (SHORT_TEMPLATE)
 
 
 def _problem(rng: random.Random, mix: CorpusMix) -> tasks.Problem:
@@ -75,7 +76,8 @@ PLAIN_FORMATS = {
 def plain_trace(rng, mix) -> str:
     p = _problem(rng, mix)
     think, answer = tasks.trace_parts(p, rng, _habits(mix, p.lang))
-    return rng.choice(PLAIN_FORMATS[p.lang]).format(q=p.question, t=think, a=answer)
+    formats = PLAIN_FORMATS[p.lang] if mix.short_template else PLAIN_FORMATS[p.lang][:2]
+    return rng.choice(formats).format(q=p.question, t=think, a=answer)
 
 
 def direct(rng, mix) -> str:
@@ -160,6 +162,12 @@ def iter_documents(seed: int, mix: CorpusMix) -> Iterator[str]:
         yield make_document(rng, mix)
 
 
+# The tokenizer's training text is generated with this FIXED mix (the corpus defaults when nanor1/tokenizer.bpe was
+# trained), so tuning CorpusMix never changes the vocabulary that every checkpoint depends on.
+TOKENIZER_MIX = CorpusMix(template_trace=0.30, plain_trace=0.30, direct=0.15, drill=0.15, filler=0.10,
+                          family_weights=(0.5, 0.25, 0.25), zh_switch_lang=0.1, short_template=False)
+
+
 def tokenizer_training_text(seed: int = 0, n_chars: int = 2_000_000) -> str:
     """Representative text for training the BPE tokenizer: the template and every tag, then every
     (family, difficulty, language) trace with all habits switched on, then corpus documents."""
@@ -172,9 +180,9 @@ def tokenizer_training_text(seed: int = 0, n_chars: int = 2_000_000) -> str:
                 p = tasks.sample_problem(rng, family, difficulty, lang)
                 parts.append(tasks.format_prompt(p) + " " + tasks.solution_trace(p, rng, rich))
     for kind in KINDS:
-        parts.append(_MAKERS[kind](rng, CorpusMix()))
+        parts.append(_MAKERS[kind](rng, TOKENIZER_MIX))
     size = sum(len(s) + 1 for s in parts)
-    docs = iter_documents(seed + 1, CorpusMix())
+    docs = iter_documents(seed + 1, TOKENIZER_MIX)
     while size < n_chars:
         parts.append(next(docs))
         size += len(parts[-1]) + 1

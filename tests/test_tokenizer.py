@@ -86,3 +86,11 @@ def test_loads_with_network_unreachable():
 def test_missing_ranks_file_gives_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m nanor1.tokenizer"):
         load_ranks(str(tmp_path / "nope.bpe"))
+
+
+def test_committed_ranks_regenerate_exactly():
+    # `python -m nanor1.tokenizer` must reproduce nanor1/tokenizer.bpe byte for byte: every checkpoint depends on it,
+    # so its training text comes from a pinned mix (corpus.TOKENIZER_MIX), not from the tunable corpus defaults
+    from nanor1.corpus import tokenizer_training_text
+    from nanor1.tokenizer import VOCAB_SIZE
+    assert train_bpe(tokenizer_training_text(seed=0), VOCAB_SIZE) == load_ranks()
