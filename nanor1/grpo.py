@@ -157,6 +157,7 @@ class Rollout:
     parts: dict             # reward part -> (P, G) tensor
     texts: list
     truncated: torch.Tensor  # (B,) bool
+    lengths: torch.Tensor   # (B,) completion lengths as sampled (mask may drop truncated rows from the loss)
     n_bad_rewards: int = 0
     n_sampled_groups: int = 0
 
@@ -216,8 +217,8 @@ class GRPOTrainer:
             mask &= ~truncated[:, None]
         return Rollout(problems, prompt_ids[rows], prompt_pad[rows], out.tokens, mask,
                        torch.tensor(totals, device=self.device).view(-1, G),
-                       {k: torch.tensor(v).view(-1, G) for k, v in parts.items()}, texts, truncated, bad,
-                       len(problems))
+                       {k: torch.tensor(v).view(-1, G) for k, v in parts.items()}, texts, truncated,
+                       out.lengths, bad, len(problems))
 
     def sample(self, rng, gen) -> Rollout:
         """One round, or with dynamic sampling (DAPO) several, keeping only groups whose rewards differ."""
@@ -312,13 +313,14 @@ def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
         parts={k: torch.stack([rounds[i].parts[k][g] if k in rounds[i].parts else torch.zeros(G) for i, g in sel])
                for k in dict.fromkeys(k for r in rounds for k in r.parts)},
         texts=[rounds[i].texts[j] for i, g in sel for j in rows(i, g)],
-        truncated=cat(lambda r: r.truncated), n_bad_rewards=sum(r.n_bad_rewards for r in rounds),
+        truncated=cat(lambda r: r.truncated), lengths=cat(lambda r: r.lengths),
+        n_bad_rewards=sum(r.n_bad_rewards for r in rounds),
         n_sampled_groups=sum(r.n_sampled_groups for r in rounds))
 
 
-def rollout_stats(r: Rollout, lengths: torch.Tensor) -> dict:
+def rollout_stats(r: Rollout) -> dict:
     """Per-step metrics of the sampled batch (the policy's behaviour at temperature T)."""
-    G = r.rewards.size(1)
+    G, lengths = r.rewards.size(1), r.lengths
     out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
            "zero_std_frac": float((~has_spread(r.rewards)).float().mean()),
            "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
@@ -366,8 +368,7 @@ def train_step(trainer: GRPOTrainer) -> dict:
     t0 = time.time()
     r = trainer.sample(rng, gen)
     t_gen = time.time() - t0
-    lengths = r.mask.sum(1) if not cfg.mask_truncated_completions else (r.tokens != trainer.tok.pad_id).sum(1)
-    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(r, lengths)}
+    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(r)}
     stats = trainer.update(r)
     if stats.get("skipped"):
         trainer.bad_steps += 1
@@ -379,7 +380,7 @@ def train_step(trainer: GRPOTrainer) -> dict:
     else:
         trainer.bad_steps = 0
     total = time.time() - t0
-    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(lengths.sum()) / max(t_gen, 1e-9))
+    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(r.lengths.sum()) / max(t_gen, 1e-9))
     trainer.step += 1
     trainer.log.write(row)
     return row

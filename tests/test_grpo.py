@@ -68,7 +68,7 @@ def hand_rollout(rewards, T=6, seed=0, prompt_len_offset=0) -> Rollout:
     mask = torch.arange(T)[None, :] < lengths[:, None]
     tokens[~mask] = TOK.pad_id
     return Rollout(problems, prompt_ids[rows], prompt_pad[rows], tokens, mask, rewards,
-                   {"accuracy": rewards.clone()}, [f"text {i}" for i in range(P * G)], lengths == T, 0, P)
+                   {"accuracy": rewards.clone()}, [f"text {i}" for i in range(P * G)], lengths == T, lengths, 0, P)
 
 
 def params_of(model):
