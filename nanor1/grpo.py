@@ -163,7 +163,14 @@ class Rollout:
 
 
 class GRPOTrainer:
-    def __init__(self, model, cfg: GRPOConfig, out_dir: str, tok=None, log_name="grpo", resume: bool = False):
+    """Hooks, so that other stages reuse the algorithm unchanged (train_r1.py, experiments/):
+      problem_source(rng) -> Problem     which prompts RL sees (default: the world's train split, cfg.families x
+                                         cfg.difficulties)
+      prompt_fn(problem) -> str          the prompt text (default: the R1-Zero template, recipe §4)
+      reward_fn(text, problem, step) -> (total, parts)   default: the registered rule rewards, cfg.reward_weights
+    """
+    def __init__(self, model, cfg: GRPOConfig, out_dir: str, tok=None, log_name="grpo", resume: bool = False,
+                 problem_source=None, prompt_fn=None, reward_fn=None):
         self.cfg = cfg.resolved()
         self.model, self.out_dir = model, out_dir
         self.tok = tok or get_tokenizer()
@@ -173,6 +180,9 @@ class GRPOTrainer:
         self.weights = parse_weights(self.cfg.reward_weights)
         self.families = tuple(self.cfg.families.split(","))
         self.difficulties = tuple(int(d) for d in self.cfg.difficulties.split(","))
+        self.problem_source = problem_source or self.default_problem
+        self.prompt_fn = prompt_fn or format_prompt
+        self.reward_fn = reward_fn or (lambda text, problem, step: combined_reward(text, problem, self.weights))
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99),
                                            weight_decay=self.cfg.weight_decay)
         self.ref_model = self._copy_policy() if self.cfg.beta > 0 else None
@@ -186,12 +196,14 @@ class GRPOTrainer:
         return ref.eval().requires_grad_(False)
 
     # --- 1-2. sample and score ------------------------------------------------
+    def default_problem(self, rng: random.Random):
+        return sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties), split="train")
+
     @torch.no_grad()
     def sample_round(self, rng: random.Random, gen: torch.Generator) -> Rollout:
         cfg, tok = self.cfg, self.tok
-        problems = [sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties), split="train")
-                    for _ in range(cfg.prompts_per_step)]
-        prompts = [tok.encode(format_prompt(p)) for p in problems]
+        problems = [self.problem_source(rng) for _ in range(cfg.prompts_per_step)]
+        prompts = [tok.encode(self.prompt_fn(p)) for p in problems]
         params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                                 stop_token_ids=(tok.answer_end_id,))
         self.model.eval()
@@ -202,7 +214,7 @@ class GRPOTrainer:
         G = cfg.num_generations
         totals, row_parts, bad = [], [], 0
         for row, text in enumerate(texts):
-            total, p = combined_reward(text, problems[row // G], self.weights)
+            total, p = self.reward_fn(text, problems[row // G], self.step)
             if not math.isfinite(total):
                 total, bad = 0.0, bad + 1
             totals.append(total)
