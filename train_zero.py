@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
-from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model
+from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides_multi
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          save_training_checkpoint, train_step)
 from nanor1.metrics import plot_metrics
-from nanor1.pretrain import PretrainConfig, pretrain
+from nanor1.pretrain import ensure_base
 from nanor1.tokenizer import get_tokenizer
 
 # -----------------------------------------------------------------------------
@@ -93,14 +93,7 @@ def main(argv):
     base_path = zcfg.base
     if not base_path:
         base_dir = os.path.join(os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", f"base_{preset}")
-        base_path = os.path.join(base_dir, "model.pt")
-        done = os.path.exists(base_path) and _pretrain_finished(base_path)
-        if done:
-            print(f"stage 0: reusing the base model {base_path}")
-        else:
-            print(f"stage 0: pretraining the base model -> {base_path}")
-            pretrain(PretrainConfig(preset=p["pretrain"], out_dir=base_dir, device=device,
-                                    resume=os.path.exists(base_path)))
+        base_path = ensure_base(p["pretrain"], base_dir, device)
     try:
         model, _ = load_model(base_path, device)
     except CheckpointError as e:
@@ -174,14 +167,6 @@ def main(argv):
     print(format_table(final))
     print(before_after_table(summary["base"], summary["final"]))
     print(f"\nwrote {zcfg.out_dir}/summary.json, curve.png, train.png; total {seconds / 60:.1f} min")
-
-
-def _pretrain_finished(path) -> bool:
-    try:
-        ck = load_checkpoint(path)
-        return ck.get("step", 0) >= ck.get("config", {}).get("steps", 1 << 30)
-    except CheckpointError:
-        return False
 
 
 def _point(res: dict) -> dict:

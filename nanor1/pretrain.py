@@ -57,6 +57,7 @@ PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
     "cpu": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),        # 3.7 min solo on 2 cores (*)
     "cpu_long": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),  # ~17 min on 2 cores
+    "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # the distillation student's base
     "gpu": dict(model="gpu", steps=6000, batch_size=64, lr=6e-4),
 }
 # (*) The base learns to copy the numbers of a question (what every retry needs, recipe §9) in a sudden drop of
@@ -186,6 +187,25 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     if not quiet:
         print(f"saved {ckpt_path} ({time.time() - t0:.0f}s)")
     return ckpt_path
+
+
+def pretrain_finished(path) -> bool:
+    try:
+        ck = load_checkpoint(path)
+        return ck.get("step", 0) >= ck.get("config", {}).get("steps", 1 << 30)
+    except CheckpointError:
+        return False
+
+
+def ensure_base(preset: str, base_dir: str, device: str) -> str:
+    """The base checkpoint of `preset` in base_dir: reused if finished, else pretrained (or resumed). Scripts
+    share out/base_<preset> this way, so train_zero.py and train_r1.py pretrain a base once."""
+    path = os.path.join(base_dir, "model.pt")
+    if os.path.exists(path) and pretrain_finished(path):
+        print(f"stage 0: reusing the base model {path}")
+        return path
+    print(f"stage 0: pretraining the base model ({preset}) -> {path}")
+    return pretrain(PretrainConfig(preset=preset, out_dir=base_dir, device=device, resume=os.path.exists(path)))
 
 
 def main(argv):

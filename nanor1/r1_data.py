@@ -1,0 +1,120 @@
+"""The data of R1's SFT stages (recipe §5): the cold-start set (stage 1), the rejection-sampling filter (stage 3)
+and the non-reasoning set mixed into stage 3. Used by train_r1.py; printable with
+
+    python -m nanor1.r1_data            # a few cold-start examples, and the filter's verdict on some broken ones
+
+Cold start: long, readable chains of thought from the task world's correct-by-construction traces, in the R1
+output format "reasoning, then a short summary, then the answer". Deviation: the summary is the last sentence
+*inside* <think> (R1 puts it after the reasoning token), because the strict format reward (recipe §9) accepts
+nothing between </think> and <answer>. Every example is in one language (no code-switching) and verified.
+
+Rejection sampling: keep a sampled response only if it is finished (not cut at the length cap), well-formed,
+correct, single-language, and not a duplicate of one already kept for the same prompt; every drop has a reason.
+"""
+import collections
+import dataclasses
+import random
+
+from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency
+from nanor1.tasks import FAMILIES, Habits, format_prompt, sample_problem, trace_parts, verify
+
+# Long-CoT habits (recipe §5: "long, readable"): every countdown miss is followed by another try until a hit,
+# most arithmetic/linear results are checked by the inverse operation, some slips are caught and fixed.
+COLD_START_HABITS = Habits(retry_after_miss=1.0, max_tries=5, check_inverse=0.8, slip_rate=0.25, switch_lang=0.0)
+SUMMARY = {"en": "Summary: the answer is {answer}.", "zh": "总结：答案是 {answer}。"}
+
+
+def cold_start_example(problem, rng: random.Random, habits: Habits = COLD_START_HABITS) -> dict | None:
+    """{"prompt", "response", ...} or None if the trace is not a correct, single-language, well-formed answer."""
+    think, answer = trace_parts(problem, rng, habits)
+    response = f"<think> {think} {SUMMARY[problem.lang].format(answer=answer)} </think> <answer> {answer} </answer>"
+    if not (verify(problem, answer) and format_ok(response) and language_consistency(response, problem) == 1.0):
+        return None
+    return {"prompt": format_prompt(problem), "response": response, "family": problem.family,
+            "difficulty": problem.difficulty, "lang": problem.lang}
+
+
+def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3) -> tuple[list[dict], dict]:
+    """n cold-start examples over the train split (deduplicated by problem); returns (examples, stats)."""
+    rng = random.Random(seed)
+    out, seen, stats = [], set(), collections.Counter()
+    for _ in range(50 * n):
+        if len(out) >= n:
+            break
+        p = sample_problem(rng, rng.choice(families), rng.randint(1, 3), "zh" if rng.random() < zh else "en")
+        if (p.family, p.data, p.lang) in seen:
+            stats["duplicate_problem"] += 1
+            continue
+        ex = cold_start_example(p, rng)
+        if ex is None:
+            stats["unverified_trace"] += 1
+            continue
+        seen.add((p.family, p.data, p.lang))
+        out.append(ex)
+    stats["kept"] = len(out)
+    return out, dict(stats)
+
+
+def general_examples(n: int, seed: int = 0, families=("numwords",), zh: float = 0.3) -> list[dict]:
+    """Non-reasoning SFT data (stage 3): reference responses to train-split problems of the general families."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        p = sample_problem(rng, rng.choice(families), rng.randint(1, 3), "zh" if rng.random() < zh else "en")
+        think, answer = trace_parts(p, rng, Habits())
+        out.append({"prompt": format_prompt(p), "response": f"<think> {think} </think> <answer> {answer} </answer>",
+                    "family": p.family, "difficulty": p.difficulty, "lang": p.lang})
+    return out
+
+
+# -----------------------------------------------------------------------------
+# rejection sampling (stage 3)
+
+DROP_REASONS = ("truncated", "malformed", "wrong", "mixed_language", "duplicate")
+
+
+def judge_sample(completion: str, problem, truncated: bool) -> str:
+    """'keep' or the first reason to drop, in the order of DROP_REASONS."""
+    if truncated:
+        return "truncated"
+    if not format_ok(completion):
+        return "malformed"
+    answer = extract_answer(completion)
+    if answer is None or not verify(problem, answer):
+        return "wrong"
+    if is_lang_mixed(completion, problem) or language_consistency(completion, problem) < 1.0:
+        return "mixed_language"
+    return "keep"
+
+
+def rejection_filter(samples: list[dict]) -> tuple[list[dict], dict]:
+    """samples: [{"problem", "completion", "truncated"}] -> (kept SFT examples, counts per verdict).
+    Duplicates: the same completion text (whitespace-normalised) for the same prompt is kept once."""
+    kept, counts, seen = [], collections.Counter(), set()
+    for s in samples:
+        problem, text = s["problem"], s["completion"].replace(EOS, "").strip()
+        verdict = judge_sample(text, problem, s["truncated"])
+        key = (format_prompt(problem), " ".join(text.split()))
+        if verdict == "keep" and key in seen:
+            verdict = "duplicate"
+        counts[verdict] += 1
+        if verdict == "keep":
+            seen.add(key)
+            kept.append({"prompt": key[0], "response": text, "family": problem.family,
+                         "difficulty": problem.difficulty, "lang": problem.lang})
+    counts["drawn"] = len(samples)
+    return kept, dict(counts)
+
+
+if __name__ == "__main__":
+    examples, stats = build_cold_start(6, seed=1)
+    for ex in examples:
+        print(ex["prompt"].split("User: ")[1], "\n  ", ex["response"], "\n")
+    print("builder stats:", stats)
+    p = sample_problem(random.Random(0), "linear", 2)
+    for text, trunc in [(f"<think> x </think> <answer> {p.answer} </answer>", False),
+                        (f"<think> x </think> <answer> {p.answer} </answer> more", False),
+                        ("<think> x </think> <answer> 99999 </answer>", False),
+                        (f"<think> x 等等 验算 </think> <answer> {p.answer} </answer>", False),
+                        (f"<think> x </think> <answer> {p.answer}", True)]:
+        print(f"{judge_sample(text, dataclasses.replace(p, lang='en'), trunc):15s} {text}")

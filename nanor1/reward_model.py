@@ -1,0 +1,177 @@
+"""A learned preference reward: a small transformer with a scalar head, trained on (chosen, rejected) pairs with
+the Bradley-Terry loss. R1 stage 4 scores general (non-reasoning) prompts with such a model, reasoning prompts with
+rules (recipe §3, §5).
+
+    from nanor1.reward_model import RewardModel, preference_pairs, train_reward_model
+    rm = RewardModel.from_policy(model)                 # backbone initialised from a policy checkpoint
+    train_reward_model(rm, preference_pairs(random.Random(0), 2000), RMConfig())
+    rm.score(tok, prompts, responses)                   # (B,) float scores
+
+Bradley-Terry: P(chosen > rejected) = sigmoid(r(chosen) - r(rejected)); the loss is -log of that. The score is the
+head applied to the final hidden state of the last token (the whole response has been read by then).
+
+The pairs are synthetic, from the non-reasoning family (nanor1/tasks/numwords.py): chosen = a correct, well-formed,
+single-language response; rejected = the same response with one realistic flaw (a wrong number, the wrong target
+language, digits instead of words, thinking in the other language, broken tags). A reward model learns which flaws
+it can see cheaply; what it cannot tell apart, RL against it will not fix (reward hacking; recipe §3), which is why
+R1 used it only in the last part of the final stage, and why train_r1.py measures the task with the exact verifier.
+"""
+import dataclasses
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nanor1.model import GPT
+from nanor1.sampler import left_pad
+from nanor1.tasks import Habits, format_prompt, numwords, sample_problem, solution_trace, trace_parts
+from nanor1.tokenizer import get_tokenizer
+
+
+class RewardModel(nn.Module):
+    def __init__(self, backbone: GPT):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.cfg.n_embd, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    @classmethod
+    def from_policy(cls, policy: GPT) -> "RewardModel":
+        """A copy of the policy's weights as the backbone (RMs start from an SFT model: it already reads the text)."""
+        backbone = GPT(policy.cfg).to(next(policy.parameters()).device)
+        backbone.load_state_dict(policy.state_dict())
+        return cls(backbone)
+
+    def forward(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) left-padded, pad (B,) -> scores (B,) read at the last column (every row's last token)."""
+        hidden = self.backbone(ids, pad=pad, return_hidden=True)                    # (B, T, C)
+        return self.head(hidden[:, -1]).squeeze(-1)
+
+    def encode(self, tok, prompts: list[str], responses: list[str]):
+        limit = self.backbone.cfg.max_seq_len
+        seqs = [([tok.bos_id] + tok.encode(p) + tok.encode(r) + [tok.eos_id])[-limit:]  # keep the end: the answer
+                for p, r in zip(prompts, responses)]
+        return left_pad(seqs, tok.pad_id, next(self.parameters()).device)
+
+    @torch.no_grad()
+    def score(self, tok, prompts: list[str], responses: list[str], batch_size: int = 64) -> torch.Tensor:
+        was = self.training
+        self.eval()
+        out = []
+        for a in range(0, len(prompts), batch_size):
+            out.append(self(*self.encode(tok, prompts[a:a + batch_size], responses[a:a + batch_size])))
+        self.train(was)
+        return torch.cat(out) if out else torch.zeros(0)
+
+
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(r_c - r_r), mean over pairs (logsigmoid is the stable form)."""
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+# -----------------------------------------------------------------------------
+# synthetic preference pairs
+
+FLAWS = ("wrong_number", "wrong_language", "digits", "think_language", "broken_format")
+FLAW_WEIGHTS = (0.5, 0.15, 0.1, 0.1, 0.15)  # most pairs differ in the answer itself: the hard, useful case
+
+
+def _response(think: str, answer: str) -> str:
+    return f"<think> {think} </think> <answer> {answer} </answer>"
+
+
+def rejected_response(problem, rng: random.Random, flaw: str) -> str:
+    think, answer = trace_parts(problem, rng, Habits())
+    direction, n = problem.data
+    if flaw == "wrong_number":
+        return _response(think, numwords.wrong_answer(problem.data, rng))
+    if flaw == "wrong_language":
+        return _response(think, numwords.english(n) if answer == numwords.chinese(n) else numwords.chinese(n))
+    if flaw == "digits":
+        return _response(think, str(n))
+    if flaw == "think_language":
+        other = trace_parts(dataclasses.replace(problem, lang="zh" if problem.lang == "en" else "en"), rng, Habits())[0]
+        return _response(other, answer)
+    cut = rng.choice(("no_answer_tag", "no_think", "trailing"))
+    if cut == "no_answer_tag":
+        return f"<think> {think} </think> {answer}"
+    if cut == "no_think":
+        return f"<answer> {answer} </answer>"
+    return _response(think, answer) + " " + answer
+
+
+def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[dict]:
+    """n pairs {"prompt", "chosen", "rejected", "flaw"} over numwords problems of `split`."""
+    pairs = []
+    for _ in range(n):
+        p = sample_problem(rng, "numwords", rng.randint(1, 3), split=split)
+        flaw = rng.choices(FLAWS, FLAW_WEIGHTS)[0]
+        pairs.append({"prompt": format_prompt(p), "chosen": solution_trace(p, rng, Habits()),
+                      "rejected": rejected_response(p, rng, flaw), "flaw": flaw})
+    return pairs
+
+
+# -----------------------------------------------------------------------------
+# training
+
+@dataclass
+class RMConfig:
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+
+
+def pair_accuracy(rm: RewardModel, pairs: list[dict], tok=None) -> dict:
+    """Share of pairs where r(chosen) > r(rejected), overall and per flaw."""
+    tok = tok or get_tokenizer()
+    rc = rm.score(tok, [p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
+    rr = rm.score(tok, [p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
+    right = (rc > rr).tolist()
+    out = {"accuracy": sum(right) / max(1, len(right))}
+    for flaw in FLAWS:
+        sel = [r for r, p in zip(right, pairs) if p["flaw"] == flaw]
+        if sel:
+            out[flaw] = sum(sel) / len(sel)
+    return out
+
+
+def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=None, quiet=False) -> dict:
+    """Bradley-Terry training over the pairs; returns {"loss", "train_accuracy", "steps", "seconds"}."""
+    tok = get_tokenizer()
+    opt = torch.optim.AdamW(rm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = random.Random(cfg.seed)
+    steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
+    t0, step, loss_val = time.time(), 0, float("nan")
+    rm.train()
+    for epoch in range(cfg.epochs):
+        order = list(range(len(pairs)))
+        rng.shuffle(order)
+        for b in range(steps_per_epoch):
+            batch = [pairs[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
+            prompts = [p["prompt"] for p in batch] * 2
+            ids, pad = rm.encode(tok, prompts, [p["chosen"] for p in batch] + [p["rejected"] for p in batch])
+            scores = rm(ids, pad)                                                       # (2b,)
+            loss = bradley_terry_loss(scores[:len(batch)], scores[len(batch):])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(rm.parameters(), cfg.grad_clip)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                continue  # skipped, never applied; a run of them shows as a flat loss in the log
+            opt.step()
+            step += 1
+            loss_val = float(loss)
+            acc = float((scores[:len(batch)] > scores[len(batch):]).float().mean())
+            if log is not None:
+                log.write({"step": step, "epoch": epoch, "loss": loss_val, "batch_accuracy": acc})
+            if not quiet and (step % 20 == 0 or step == cfg.epochs * steps_per_epoch):
+                print(f"reward model {step:4d}/{cfg.epochs * steps_per_epoch} | loss {loss_val:.3f} | "
+                      f"batch accuracy {100 * acc:5.1f}% | {time.time() - t0:4.0f}s")
+    return {"loss": loss_val, "steps": step, "seconds": round(time.time() - t0, 1)}

@@ -1,0 +1,464 @@
+"""DeepSeek-R1, the full recipe at small scale: cold-start SFT -> reasoning RL -> rejection sampling + SFT ->
+RL for all scenarios, then distillation into a smaller student (recipe §5).
+
+    python train_r1.py                         # every stage; cpu preset on a CPU (<= 45 minutes on 2 cores)
+    python train_r1.py --stages=2,3            # a subset, from the checkpoints earlier stages saved
+    python train_r1.py --resume                # continue a killed run: finished stages are kept, the current resumes
+    python train_r1.py --preset=tiny           # seconds-sized smoke run (tests)
+
+Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with its evaluation, under out/r1/<stage>/):
+  0 base        the pretrained base (out/base_<preset>, shared with train_zero.py; built if missing)
+  1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base
+  2 reasoning   GRPO from stage 1: accuracy + format + language consistency (rule rewards only)
+  3 rejection   sample k per train prompt from stage 2, keep the correct / well-formed / single-language /
+                finished / unique ones, add non-reasoning data (number words, en<->zh), SFT the *base* 2 epochs
+  4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part,
+                general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
+  distill       a smaller student (cpu_small) SFT'd on the stage-3 data, against the same student given R1-Zero RL
+                from its own base with the RL budget of stage 2
+The report (out/r1/report.md, report.png, summary.json) has one row per model: base, R1-Zero (out/zero/model.pt,
+from train_zero.py, if present), stages 1-4, the student's base, the distilled and the RL'd student.
+
+Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) rather
+than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`);
+the non-reasoning score is the exact-match accuracy of the number-words family, which the reward model never sees.
+"""
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from nanor1.checkpoint import CheckpointError, load_model
+from nanor1.config import parse_overrides
+from nanor1.evaluate import evaluate
+from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
+                         save_training_checkpoint, train_step)
+from nanor1.metrics import MetricsLog, plot_metrics
+from nanor1.pretrain import ensure_base
+from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
+from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
+from nanor1.rewards import combined_reward, format_reward
+from nanor1.sampler import SamplingParams, generate
+from nanor1.sft import SFTConfig, sft
+from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
+from nanor1.tokenizer import get_tokenizer
+
+# -----------------------------------------------------------------------------
+# config
+
+STAGES = ("1", "2", "3", "4", "distill")
+STAGE_DIRS = {"1": "stage1_cold_start", "2": "stage2_reasoning_rl", "3": "stage3_rejection_sft",
+              "4": "stage4_all_rl", "distill": "distill"}
+
+
+@dataclass
+class R1Config:
+    preset: str = "auto"             # auto (cpu, or gpu with CUDA) | tiny | cpu | gpu
+    stages: str = "1,2,3,4,distill"
+    out_dir: str = "out/r1"
+    base: str = ""                   # base checkpoint ("": out/base_<preset>, pretrained if missing)
+    student_base: str = ""           # student base ("": out/base_<student preset>, pretrained if missing)
+    zero_ckpt: str = ""              # the R1-Zero model for the report ("": <out_dir>/../zero/model.pt, if present)
+    resume: bool = False
+    device: str = "auto"
+    seed: int = 0
+    # sizes (0: the preset's)
+    cold_start_n: int = 0            # stage 1 examples
+    rl_steps: int = 0                # stage 2 GRPO steps (and the RL'd student's)
+    rs_prompts: int = 0              # stage 3 prompts to sample from
+    rs_k: int = 4                    # stage 3 samples per prompt
+    general_n: int = 0               # stage 3 non-reasoning examples
+    rm_pairs: int = 0                # reward-model training pairs
+    all_rl_steps: int = 0            # stage 4 GRPO steps
+    rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
+    general_frac: float = 0.5        # stage 4, last part: share of general prompts
+    eval_n: int = 0                  # held-out problems per (family, difficulty)
+    eval_k: int = 4
+
+
+PRESETS = {
+    "tiny": dict(pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8, general_n=8,
+                 rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
+                 grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
+    "cpu": dict(pretrain="cpu", student="cpu_small", cold_start_n=1000, rl_steps=30, rs_prompts=384,
+                general_n=500, rm_pairs=2000, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
+                grpo=dict(prompts_per_step=16, num_generations=8, max_new_tokens=400, beta=0.05, lr=2e-4,
+                          mask_truncated_completions=True, difficulties="1,2")),
+    "gpu": dict(pretrain="gpu", student="cpu", cold_start_n=4000, rl_steps=200, rs_prompts=4000, general_n=2000,
+                rm_pairs=8000, all_rl_steps=200, eval_n=32, sft=dict(epochs=2, batch_size=64, lr=3e-4),
+                grpo=dict(prompts_per_step=32, num_generations=16, max_new_tokens=1024, beta=0.01, lr=3e-5,
+                          mask_truncated_completions=True, micro_batch_rows=128)),
+}
+SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "all_rl_steps", "eval_n")
+REASONING_WEIGHTS = "accuracy=1.0,format=0.25,language=0.25"   # recipe §3: stage 2 adds language consistency
+METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate")
+
+
+# -----------------------------------------------------------------------------
+# shared pieces: evaluation, GRPO runs, stage bookkeeping
+
+def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
+    """Reasoning (held-out, recipe §6 protocol) and the non-reasoning score (exact match on held-out number words)."""
+    reasoning = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
+                         return_samples=2)
+    general = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
+                       families=GENERAL_FAMILIES, return_samples=2)
+    row = {k: reasoning[k] for k in METRICS}
+    row["zh_lang_mix_rate"] = reasoning["by_lang"]["zh"]["lang_mix_rate"]
+    row["general_pass@1"] = general["pass@1"]
+    row["general_format_rate"] = general["format_rate"]
+    row["samples"] = reasoning["samples"] + general["samples"]
+    return row
+
+
+def run_grpo(trainer: GRPOTrainer, resume: bool, title: str) -> GRPOTrainer:
+    """GRPO with checkpoints every few steps (resumable), one line per step, plots at the end."""
+    state = os.path.join(trainer.out_dir, "model.pt")
+    if resume and os.path.exists(state):
+        load_training_checkpoint(state, trainer)
+        print(f"  resumed {state} at step {trainer.step}")
+    print(STEP_HEADER)
+    every = max(1, trainer.cfg.steps // 5)
+    while trainer.step < trainer.cfg.steps:
+        print(format_step(train_step(trainer)))
+        if trainer.step % every == 0 or trainer.step == trainer.cfg.steps:
+            save_training_checkpoint(state, trainer, {})
+    plot_metrics(os.path.join(trainer.out_dir, "train.jsonl"), os.path.join(trainer.out_dir, "train.png"),
+                 ["reward", "r_accuracy", "len_mean", "aha_rate", "lang_mix_rate", "kl"], title=title)
+    return trainer
+
+
+class Run:
+    """Paths, presets and the per-stage record of one train_r1 run."""
+    def __init__(self, rc: R1Config, preset: str, device: str):
+        self.rc, self.preset, self.device, self.tok = rc, preset, device, get_tokenizer()
+        self.p = PRESETS[preset]
+        self.root = os.path.dirname(rc.out_dir.rstrip("/")) or "."
+
+    def dir(self, stage: str) -> str:
+        return os.path.join(self.rc.out_dir, STAGE_DIRS[stage])
+
+    def done(self, stage: str) -> dict | None:
+        path = os.path.join(self.dir(stage), "stage.json")
+        if self.rc.resume or stage not in self.selected():
+            if os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f)
+        return None
+
+    def selected(self) -> list[str]:
+        return [s.strip() for s in self.rc.stages.split(",") if s.strip()]
+
+    def finish(self, stage: str, record: dict) -> dict:
+        with open(os.path.join(self.dir(stage), "stage.json"), "w") as f:
+            json.dump(record, f, indent=1)
+        return record
+
+    def load(self, path: str):
+        try:
+            return load_model(path, self.device)[0]
+        except CheckpointError as e:
+            raise SystemExit(f"error: {e} (run the earlier stages first, e.g. --stages=1,2,3)")
+
+    def grpo_config(self, **overrides) -> GRPOConfig:
+        return GRPOConfig(**{**self.p["grpo"], "seed": self.rc.seed, **overrides})
+
+    def trainer(self, model, gcfg: GRPOConfig, out_dir: str, **hooks) -> GRPOTrainer:
+        return GRPOTrainer(model, gcfg, out_dir, self.tok, log_name="train", resume=self.rc.resume, **hooks)
+
+    def sft_config(self) -> SFTConfig:
+        return SFTConfig(**{**self.p["sft"], "seed": self.rc.seed})
+
+
+
+# -----------------------------------------------------------------------------
+# the stages
+
+def stage1(run: Run, base_path: str) -> dict:
+    out = run.dir("1")
+    examples, stats = build_cold_start(run.rc.cold_start_n, seed=run.rc.seed)
+    _write_jsonl(os.path.join(out, "cold_start.jsonl"), examples)
+    model = run.load(base_path)
+    info = sft(model, examples, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
+    return {"builder": stats, "sft": info}
+
+
+def stage2(run: Run) -> dict:
+    model = run.load(os.path.join(run.dir("1"), "model.pt"))
+    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=REASONING_WEIGHTS)
+    run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
+    return {"grpo_config": asdict(gcfg.resolved())}
+
+
+def stage3(run: Run, base_path: str) -> dict:
+    out = run.dir("3")
+    data_path = os.path.join(out, "sft_data.jsonl")
+    if run.rc.resume and os.path.exists(data_path):
+        with open(os.path.join(out, "rejection.json")) as f:
+            counts = json.load(f)
+        data = _read_jsonl(data_path)
+    else:
+        teacher = run.load(os.path.join(run.dir("2"), "model.pt"))
+        reasoning, counts = rejection_sample(teacher, run)
+        general = general_examples(run.rc.general_n, seed=run.rc.seed + 1)
+        data = reasoning + general
+        random.Random(run.rc.seed).shuffle(data)
+        counts.update(general_added=len(general), total_sft_examples=len(data))
+        with open(os.path.join(out, "rejection.json"), "w") as f:
+            json.dump(counts, f, indent=1)
+        _write_jsonl(data_path, data)
+    print("  rejection sampling: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    model = run.load(base_path)  # R1: stage 3 fine-tunes the *base* again, not the RL model
+    info = sft(model, data, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
+    return {"rejection": counts, "sft": info}
+
+
+@torch.no_grad()
+def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
+    """k samples per train prompt (temperature 1.0, the RL sampling distribution), filtered (nanor1.r1_data)."""
+    rng = random.Random(run.rc.seed + 7)
+    problems = [sample_problem(rng, rng.choice(FAMILIES), rng.randint(1, 3), split="train")
+                for _ in range(run.rc.rs_prompts)]
+    params = SamplingParams(temperature=1.0, max_new_tokens=run.p["grpo"]["max_new_tokens"],
+                            stop_token_ids=(run.tok.answer_end_id,))
+    gen = torch.Generator(run.device).manual_seed(run.rc.seed)
+    samples = []
+    for a in range(0, len(problems), 32):
+        batch = problems[a:a + 32]
+        out = generate(teacher, [run.tok.encode(format_prompt(p)) for p in batch], run.rc.rs_k, params,
+                       pad_id=run.tok.pad_id, eos_id=run.tok.eos_id, generator=gen)
+        for row, text in enumerate(out.completions(run.tok)):
+            samples.append({"problem": batch[int(out.prompt_index[row])], "completion": text,
+                            "truncated": out.finish_reason[row] == "length"})
+        print(f"  sampled {len(samples)}/{len(problems) * run.rc.rs_k}")
+    return rejection_filter(samples)
+
+
+def stage4(run: Run) -> dict:
+    out = run.dir("4")
+    model = run.load(os.path.join(run.dir("3"), "model.pt"))
+    rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which already reads number words
+    rm_path = os.path.join(out, "reward_model.pt")
+    pairs = preference_pairs(random.Random(run.rc.seed + 3), run.rc.rm_pairs)
+    heldout_pairs = preference_pairs(random.Random(run.rc.seed + 4), max(16, run.rc.rm_pairs // 8),
+                                     split="heldout")
+    if run.rc.resume and os.path.exists(rm_path):
+        rm.load_state_dict(torch.load(rm_path, map_location=run.device, weights_only=True))
+        rm_info = {}
+    else:
+        rm_info = train_reward_model(rm, pairs, RMConfig(seed=run.rc.seed),
+                                     log=MetricsLog(os.path.join(out, "reward_model.jsonl")))
+        _save_state(rm_path, rm.state_dict())
+    rm_info["heldout_pair_accuracy"] = pair_accuracy(rm, heldout_pairs, run.tok)
+    print(f"  reward model: held-out pair accuracy {100 * rm_info['heldout_pair_accuracy']['accuracy']:.1f}% "
+          + str({k: round(v, 2) for k, v in rm_info["heldout_pair_accuracy"].items()}))
+    steps = run.rc.all_rl_steps
+    rm_start = int(round(steps * (1 - run.rc.rm_frac)))
+    trainer = None  # set below; the hooks read its step
+
+    def problem_source(rng):
+        if trainer.step >= rm_start and rng.random() < run.rc.general_frac:
+            return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split="train")
+        return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
+
+    weights = {"accuracy": 1.0, "format": 0.25, "language": 0.25}
+
+    def reward_fn(text, problem, step):
+        if problem.family not in GENERAL_FAMILIES:
+            return combined_reward(text, problem, weights)
+        pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
+        fmt = format_reward(text, problem)
+        return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
+
+    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=REASONING_WEIGHTS)
+    trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
+    run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
+    return {"reward_model": rm_info, "rm_from_step": rm_start, "grpo_config": asdict(gcfg.resolved())}
+
+
+def stage_distill(run: Run, student_base: str) -> dict:
+    """The student SFT'd on the stage-3 data vs the same student with R1-Zero RL (recipe §5, distillation)."""
+    out = run.dir("distill")
+    data = _read_jsonl(os.path.join(run.dir("3"), "sft_data.jsonl"))
+    student = run.load(student_base)
+    t0 = time.time()
+    info = sft(student, data, run.sft_config(), os.path.join(out, "sft"), resume=run.rc.resume, log_name="sft")
+    t_sft = time.time() - t0
+    rl_student = run.load(student_base)
+    gcfg = run.grpo_config(steps=run.rc.rl_steps)  # R1-Zero rewards (accuracy + format), stage 2's budget
+    t0 = time.time()
+    run_grpo(run.trainer(rl_student, gcfg, os.path.join(out, "rl")), run.rc.resume, "student: R1-Zero RL")
+    return {"sft": info, "seconds_sft": round(t_sft, 1), "seconds_rl": round(time.time() - t0, 1),
+            "rl_grpo_config": asdict(gcfg.resolved())}
+
+
+# -----------------------------------------------------------------------------
+# main: run the selected stages, evaluate every model, write the report
+
+def main(argv):
+    rc = parse_overrides(R1Config(), argv)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if rc.device == "auto" else rc.device
+    preset = rc.preset if rc.preset != "auto" else ("gpu" if device == "cuda" else "cpu")
+    if preset not in PRESETS:
+        raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
+    for key in SIZES:  # 0 means "the preset's"
+        setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
+    rc.zero_ckpt = rc.zero_ckpt or os.path.join(os.path.dirname(rc.out_dir.rstrip("/")) or ".", "zero", "model.pt")
+    run = Run(rc, preset, device)
+    unknown = [s for s in run.selected() if s not in STAGES]
+    if unknown:
+        raise SystemExit(f"error: --stages: unknown stage(s) {unknown}; choose from {','.join(STAGES)}")
+    for s in STAGES:
+        os.makedirs(run.dir(s), exist_ok=True)
+    t_start = time.time()
+    print(f"train_r1: preset {preset} on {device}; stages {','.join(run.selected())} -> {rc.out_dir}")
+    base_path = rc.base or ensure_base(run.p["pretrain"], os.path.join(run.root, f"base_{run.p['pretrain']}"), device)
+    student_base = rc.student_base or ensure_base(run.p["student"], os.path.join(run.root, f"base_{run.p['student']}"),
+                                                  device)
+    max_new = run.p["grpo"]["max_new_tokens"]
+    work = {"1": lambda: stage1(run, base_path), "2": lambda: stage2(run), "3": lambda: stage3(run, base_path),
+            "4": lambda: stage4(run), "distill": lambda: stage_distill(run, student_base)}
+    records = {}
+    for stage in STAGES:
+        rec = run.done(stage)
+        if rec is None and stage in run.selected():
+            print(f"\n=== stage {stage}: {STAGE_DIRS[stage]} ===")
+            t0 = time.time()
+            info = work[stage]()
+            info["seconds"] = round(time.time() - t0, 1)
+            info["eval"] = _eval_stage(run, stage, max_new)
+            rec = run.finish(stage, info)
+            print(f"  stage {stage} done in {info['seconds'] / 60:.1f} min (+ evaluation)")
+        records[stage] = rec
+
+    # the report: every model through the same evaluator
+    rows = {}
+    for name, path in (("base", base_path), ("R1-Zero", rc.zero_ckpt), ("student base", student_base)):
+        if path and os.path.exists(path):
+            rows[name] = _cached_eval(run, name, path, max_new)
+    names = {"1": "stage 1 cold start", "2": "stage 2 reasoning RL", "3": "stage 3 rejection SFT",
+             "4": "stage 4 all-scenario RL"}
+    for stage, label in names.items():
+        if records.get(stage):
+            rows[label] = records[stage]["eval"]
+    if records.get("distill"):
+        rows["student distilled"] = records["distill"]["eval"]["distilled"]
+        rows["student R1-Zero RL"] = records["distill"]["eval"]["rl"]
+    order = ["base", "R1-Zero", "stage 1 cold start", "stage 2 reasoning RL", "stage 3 rejection SFT",
+             "stage 4 all-scenario RL", "student base", "student distilled", "student R1-Zero RL"]
+    rows = {k: rows[k] for k in order if k in rows}
+    seconds = time.time() - t_start
+    summary = {"preset": preset, "seconds": round(seconds, 1), "base_checkpoint": base_path,
+               "student_base_checkpoint": student_base, "zero_checkpoint": rc.zero_ckpt if "R1-Zero" in rows else None,
+               "models": {k: {m: v for m, v in r.items() if m != "samples"} for k, r in rows.items()},
+               "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
+    with open(os.path.join(rc.out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    table = report_table(summary["models"])
+    with open(os.path.join(rc.out_dir, "report.md"), "w") as f:
+        f.write(f"# nanor1 R1 recipe, preset {preset} ({seconds / 60:.1f} min)\n\n{table}\n\n"
+                + stage_notes(summary["stages"]) + "\n")
+    plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
+    print("\n" + table)
+    print(f"\nwrote {rc.out_dir}/report.md, report.png, summary.json; total {seconds / 60:.1f} min")
+
+
+def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
+    if stage != "distill":
+        return evaluate_model(run.load(os.path.join(run.dir(stage), "model.pt")), run.tok, run.rc, max_new)
+    d = run.dir("distill")
+    return {"distilled": evaluate_model(run.load(os.path.join(d, "sft", "model.pt")), run.tok, run.rc, max_new),
+            "rl": evaluate_model(run.load(os.path.join(d, "rl", "model.pt")), run.tok, run.rc, max_new)}
+
+
+def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
+    """Models made elsewhere (base, R1-Zero) are evaluated once per checkpoint file and evaluation setting."""
+    cache = os.path.join(run.rc.out_dir, "eval_cache.json")
+    data = json.load(open(cache)) if os.path.exists(cache) else {}
+    key = f"{os.path.abspath(path)}|{os.path.getmtime(path)}|{run.rc.eval_n}|{run.rc.eval_k}|{max_new}"
+    if key not in data:
+        print(f"\n=== evaluating {name}: {path} ===")
+        data[key] = evaluate_model(run.load(path), run.tok, run.rc, max_new)
+        with open(cache, "w") as f:
+            json.dump(data, f)
+    return data[key]
+
+
+COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@4", True), ("format_rate", "format", True),
+           ("lang_mix_rate", "mix", True), ("zh_lang_mix_rate", "mix(zh)", True), ("mean_len", "len", False),
+           ("aha_rate", "aha", True), ("general_pass@1", "general", True)]
+
+
+def report_table(models: dict) -> str:
+    fmt = lambda v, pct: "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.0f}")  # noqa: E731
+    lines = ["| model | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, r in models.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(r.get(k), pct) for k, _, pct in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def stage_notes(stages: dict) -> str:
+    out = []
+    if "1" in stages:
+        out.append(f"- stage 1: cold-start builder {stages['1'].get('builder')}, {stages['1'].get('seconds')} s")
+    if "3" in stages:
+        out.append(f"- stage 3: rejection sampling {stages['3'].get('rejection')}, {stages['3'].get('seconds')} s")
+    if "4" in stages:
+        acc = stages["4"].get("reward_model", {}).get("heldout_pair_accuracy")
+        out.append(f"- stage 4: reward model held-out pair accuracy {acc}; preference reward from step "
+                   f"{stages['4'].get('rm_from_step')}, {stages['4'].get('seconds')} s")
+    if "distill" in stages:
+        d = stages["distill"]
+        out.append(f"- distillation: SFT {d.get('seconds_sft')} s vs R1-Zero RL on the student {d.get('seconds_rl')} s")
+    for s in ("2",):
+        if s in stages:
+            out.append(f"- stage {s}: {stages[s].get('seconds')} s")
+    return "\n".join(out)
+
+
+def plot_report(models: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = [("pass@1", "reasoning pass@1"), ("general_pass@1", "non-reasoning score"),
+            ("lang_mix_rate", "language-mix rate"), ("mean_len", "mean length (tokens)")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))
+    names = list(models)
+    for ax, (k, title) in zip(axes, keys):
+        vals = [models[n].get(k) or 0.0 for n in names]
+        ax.barh(range(len(names)), vals, color="tab:blue")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names if ax is axes[0] else [""] * len(names), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=90)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+
+
+def _write_jsonl(path, rows):
+    with open(path + ".tmp", "w") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    os.replace(path + ".tmp", path)
+
+
+def _read_jsonl(path):
+    if not os.path.exists(path):
+        raise SystemExit(f"error: {path} not found (run stage 3 first: --stages=3)")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _save_state(path, state):
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
