@@ -167,7 +167,7 @@ def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=No
                 continue  # skipped, never applied; a run of them shows as a flat loss in the log
             opt.step()
             step += 1
-            loss_val = float(loss)
+            loss_val = loss.item()
             acc = float((scores[:len(batch)] > scores[len(batch):]).float().mean())
             if log is not None:
                 log.write({"step": step, "epoch": epoch, "loss": loss_val, "batch_accuracy": acc})

@@ -157,7 +157,7 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
                 raise SystemExit("error: sft: 5 non-finite steps; stopping (lower --lr?)")
             continue
         optimizer.step()
-        loss_val = float(loss)
+        loss_val = loss.item()
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             row = {"step": step + 1, "epoch": step * cfg.batch_size / len(keep), "loss": loss_val,
                    "lr": lr_at(step, cfg), "grad_norm": float(grad_norm), "seconds": time.time() - t0}

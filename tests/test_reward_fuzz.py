@@ -6,7 +6,7 @@ import time
 
 from nanor1 import rewards
 from nanor1.rewards import REWARDS, combined_reward
-from nanor1.tasks import FAMILIES, sample_problem, verify
+from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, sample_problem, verify
 
 ADVERSARIAL = [
     "9**9**9", "9**9**9**9", "2^1000", "(" * 10_000 + "1" + ")" * 10_000, "(" * 10_000, ")" * 10_000,
@@ -40,7 +40,7 @@ def random_strings(rng: random.Random, n: int):
 
 def test_nothing_raises_and_every_call_is_fast():
     rng = random.Random(0)
-    problems = [sample_problem(rng, f, d, lang) for f in FAMILIES for d in (1, 2, 3) for lang in ("en", "zh")]
+    problems = [sample_problem(rng, f, d, lang) for f in FAMILIES + GENERAL_FAMILIES for d in (1, 2, 3) for lang in ("en", "zh")]
     texts = ADVERSARIAL + list(random_strings(rng, 10_000))
     parsers = [rewards.extract_answer, rewards.parse_number, rewards.parse_expression, rewards.format_ok,
                rewards.think_text, rewards.language_fractions, rewards.has_aha]

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
-from nanor1.tasks import (FAMILIES, R1_TEMPLATE, Habits, Problem, countdown, format_prompt, heldout_set,
+from nanor1.tasks import (FAMILIES, GENERAL_FAMILIES, R1_TEMPLATE, Habits, Problem, countdown, format_prompt, heldout_set,
                           sample_problem, solution_trace, split_of, verify)
 
 ALWAYS_RETRY = Habits(retry_after_miss=1.0, max_tries=8, check_inverse=0.5, slip_rate=0.5)
@@ -58,7 +58,7 @@ def test_heldout_set_is_fixed_and_mixes_languages():
     assert {(p.family, p.difficulty) for p in held} == {(f, d) for f in FAMILIES for d in (1, 2, 3)}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + GENERAL_FAMILIES)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_trace_that_does_not_give_up_verifies(family, lang):
     rng = random.Random(f"{family}/{lang}")

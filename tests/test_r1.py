@@ -1,0 +1,199 @@
+"""The R1 recipe's pieces (nanor1/r1_data.py, nanor1/sft.py, nanor1/reward_model.py) and train_r1.py end to end
+on tiny configs."""
+import dataclasses
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nanor1.model import GPT, ModelConfig
+from nanor1.r1_data import build_cold_start, cold_start_example, general_examples, judge_sample, rejection_filter
+from nanor1.reward_model import (RewardModel, RMConfig, bradley_terry_loss, pair_accuracy, preference_pairs,
+                                 train_reward_model)
+from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
+from nanor1.sft import SFTConfig, batch_indices, collate, encode_example, sft, sft_loss
+from nanor1.tasks import FAMILIES, sample_problem, verify
+from nanor1.tokenizer import get_tokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+tok = get_tokenizer()
+
+
+# ----------------------------------------------------------------------------- stage 1 data
+
+def test_cold_start_examples_are_correct_well_formed_single_language_and_long():
+    rng = random.Random(3)
+    n_wait = 0
+    for i in range(150):
+        p = sample_problem(rng, FAMILIES[i % 3], rng.randint(1, 3), ("en", "zh")[i % 2])
+        e = cold_start_example(p, rng)
+        assert e is not None and e["prompt"].endswith(f"User: {p.question}. Assistant:")
+        r = e["response"]
+        assert format_ok(r), r
+        assert language_consistency(r, p) == 1.0 and not is_lang_mixed(r, p), r
+        assert verify(p, extract_answer(r)), r
+        think = r.split("</think>")[0]
+        assert ("Summary: the answer is" in think) if p.lang == "en" else ("总结：答案是" in think)
+        n_wait += "Wait" in r or "等等" in r
+    assert n_wait > 20  # long CoT: searches and checks caught, not single guesses
+
+
+def test_cold_start_builder_counts_and_dedups():
+    examples, stats = build_cold_start(200, seed=1)
+    assert stats["kept"] == len(examples) == 200
+    assert len({e["prompt"] for e in examples}) == 200
+    assert {e["lang"] for e in examples} == {"en", "zh"} and {e["family"] for e in examples} == set(FAMILIES)
+
+
+def test_general_examples_are_well_formed_number_words():
+    for e in general_examples(40, seed=2):
+        assert e["family"] == "numwords" and format_ok(e["response"])
+
+
+# ----------------------------------------------------------------------------- SFT
+
+def test_sft_loss_is_masked_to_the_response():
+    ids, mask = encode_example(tok, "User: hi. Assistant:", "<think> a </think> <answer> 1 </answer>")
+    n_prompt = len(tok.encode("User: hi. Assistant:")) + 1  # + <bos>
+    assert mask == [0] * n_prompt + [1] * (len(ids) - n_prompt) and ids[-1] == tok.eos_id
+    inputs, targets, m = collate([(ids, mask), encode_example(tok, "Q", "<answer> 2 </answer>")], tok.pad_id)
+    assert inputs.shape == targets.shape == m.shape
+    assert (targets[m] != tok.pad_id).all() and not m[1, -3:].any()  # padding is never a target
+    torch.manual_seed(0)
+    model = GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size))
+    logits = model(inputs)
+    ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
+    assert torch.allclose(sft_loss(model, inputs, targets, m), ce[m].mean(), atol=1e-6)
+    # changing what the prompt positions "should" predict changes nothing: they carry no loss
+    targets2 = targets.clone()
+    targets2[~m] = 5
+    assert torch.allclose(sft_loss(model, inputs, targets, m), sft_loss(model, inputs, targets2, m))
+
+
+def test_sft_learns_and_resumes_the_same_run(tmp_path):
+    examples = general_examples(24, seed=0)
+    cfg = lambda: SFTConfig(epochs=2, batch_size=8, lr=3e-3, warmup_steps=1, ckpt_every=3, log_every=1)  # noqa
+    torch.manual_seed(0)
+    full = GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size))
+    start = {k: v.clone() for k, v in full.state_dict().items()}
+    info = sft(full, examples, cfg(), str(tmp_path / "a"), quiet=True)
+    assert info["steps"] == 6
+    rows = [json.loads(line) for line in open(tmp_path / "a" / "sft.jsonl")]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    # the same run killed during step 4 (after its step-3 checkpoint), then resumed: the same final weights
+    part = GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size))
+    part.load_state_dict(start)
+    calls, forward = [0], part.forward
+
+    def dying_forward(*a, **k):
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt  # the kill
+        return forward(*a, **k)
+    part.forward = dying_forward
+    with pytest.raises(KeyboardInterrupt):
+        sft(part, examples, cfg(), str(tmp_path / "b"), quiet=True)
+    resumed = GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size))
+    sft(resumed, examples, cfg(), str(tmp_path / "b"), resume=True, quiet=True)
+    assert len([json.loads(line) for line in open(tmp_path / "b" / "sft.jsonl")]) == 6  # one row per step, no repeats
+    for k, v in full.state_dict().items():
+        assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+
+
+def test_sft_batches_cover_each_epoch_once():
+    cfg = SFTConfig(batch_size=4)
+    for epoch in range(2):
+        seen = sorted(i for b in range(3) for i in batch_indices(10, epoch * 3 + b, cfg))
+        assert seen == list(range(10))
+
+
+# ----------------------------------------------------------------------------- stage 3 filter
+
+def test_rejection_filter_keeps_and_drops_the_right_cases():
+    p = dataclasses.replace(sample_problem(random.Random(0), "linear", 2), lang="en")
+    good = f"<think> so x is {p.answer} </think> <answer> {p.answer} </answer>"
+    assert judge_sample(good, p, truncated=False) == "keep"
+    assert judge_sample(good, p, truncated=True) == "truncated"
+    assert judge_sample(good + " and more", p, False) == "malformed"
+    assert judge_sample(f"<think> x </think> <answer> {int(p.answer) + 1} </answer>", p, False) == "wrong"
+    assert judge_sample(f"<think> so 所以 答案 {p.answer} </think> <answer> {p.answer} </answer>", p, False) \
+        == "mixed_language"
+    samples = [{"problem": p, "completion": t, "truncated": tr} for t, tr in
+               [(good, False), (good + "<|eos|>", False), ("  " + good, False), (good, True), ("junk", False)]]
+    kept, counts = rejection_filter(samples)
+    assert len(kept) == 1 and kept[0]["response"] == good
+    assert counts == {"keep": 1, "duplicate": 2, "truncated": 1, "malformed": 1, "drawn": 5}
+
+
+# ----------------------------------------------------------------------------- reward model
+
+def test_bradley_terry_loss():
+    assert abs(float(bradley_terry_loss(torch.tensor([0.0]), torch.tensor([0.0]))) - 0.6931) < 1e-4
+    assert float(bradley_terry_loss(torch.tensor([5.0]), torch.tensor([-5.0]))) < 1e-4
+    assert float(bradley_terry_loss(torch.tensor([-5.0]), torch.tensor([5.0]))) > 9
+
+
+def test_reward_model_learns_to_prefer_the_chosen_answer():
+    torch.manual_seed(0)
+    rm = RewardModel(GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size)))
+    pairs = [q for q in preference_pairs(random.Random(0), 300) if q["flaw"] in ("broken_format", "digits")]
+    before = pair_accuracy(rm, pairs)["accuracy"]
+    train_reward_model(rm, pairs, RMConfig(epochs=8, batch_size=16, lr=3e-3), quiet=True)
+    after = pair_accuracy(rm, pairs)
+    assert before == 0.0  # a zero-initialised head scores every response the same: no preference yet
+    assert after["accuracy"] > 0.9, after
+    held = [q for q in preference_pairs(random.Random(1), 200, split="heldout")
+            if q["flaw"] in ("broken_format", "digits")]
+    assert pair_accuracy(rm, held)["accuracy"] > 0.8
+
+
+# ----------------------------------------------------------------------------- train_r1.py
+
+def _run(args, cwd):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train_r1.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
+    t0 = time.time()
+    r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1"], tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert time.time() - t0 < 120
+    summary = json.load(open(tmp_path / "r1" / "summary.json"))
+    assert list(summary["models"]) == ["base", "stage 1 cold start", "stage 2 reasoning RL", "stage 3 rejection SFT",
+                                       "stage 4 all-scenario RL", "student base", "student distilled",
+                                       "student R1-Zero RL"]
+    for row in summary["models"].values():
+        for key in ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "general_pass@1"):
+            assert key in row
+    rej = summary["stages"]["3"]["rejection"]
+    assert rej["drawn"] == 8 * 4 and sum(v for k, v in rej.items() if k in
+                                         ("keep", "truncated", "malformed", "wrong", "mixed_language", "duplicate")) == 32
+    for stage in ("stage1_cold_start", "stage2_reasoning_rl", "stage3_rejection_sft", "stage4_all_rl"):
+        assert os.path.exists(tmp_path / "r1" / stage / "model.pt") and os.path.exists(tmp_path / "r1" / stage /
+                                                                                       "stage.json")
+    assert os.path.exists(tmp_path / "r1" / "report.md") and os.path.exists(tmp_path / "r1" / "report.png")
+    # a subset reuses the saved checkpoints of the others
+    before = os.path.getmtime(tmp_path / "r1" / "stage1_cold_start" / "model.pt")
+    r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--stages=2,3"], tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "=== stage 2" in r.stdout and "=== stage 3" in r.stdout and "=== stage 1" not in r.stdout
+    assert os.path.getmtime(tmp_path / "r1" / "stage1_cold_start" / "model.pt") == before
+
+
+def test_train_r1_rejects_bad_options(tmp_path):
+    r = _run(["--stages=2,9"], tmp_path)
+    assert r.returncode != 0 and "--stages" in r.stderr
+    r = _run(["--rl_stepz=3"], tmp_path)
+    assert r.returncode != 0 and "rl_stepz" in r.stderr
+
+
+def test_a_missing_earlier_stage_is_a_clear_error(tmp_path):
+    r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--stages=2"], tmp_path)
+    assert r.returncode != 0 and "run the earlier stages first" in r.stderr
