@@ -25,7 +25,6 @@ Failures: torchrun's agent stops every worker as soon as one exits non-zero or i
 (ChildFailedError naming the rank). A collective that waits on a hung (not dead) peer fails after `timeout_s`
 (NANOR1_DIST_TIMEOUT seconds, default 600), so no rank waits forever.
 """
-import atexit
 import datetime
 import os
 import sys
@@ -50,7 +49,6 @@ def init_distributed(device: str = "auto", timeout_s: float | None = None) -> st
         timeout_s = timeout_s or float(os.environ.get("NANOR1_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo",
                                 timeout=datetime.timedelta(seconds=timeout_s))
-        atexit.register(cleanup)
         if dist.get_rank() != 0:
             sys.stdout = open(os.devnull, "w")  # one copy of every progress line: rank 0's
     return device
@@ -148,5 +146,10 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
+    """Leave the process group at the end of a successful run (every entry point's last line). All ranks first
+    meet at a barrier: a rank that tore down its group while another was still writing its checkpoint was seen
+    to abort ("terminate called without an active exception") with gloo. Not an atexit hook: after an error a
+    rank must exit at once, not wait at a barrier."""
     if is_distributed():
+        dist.barrier()
         dist.destroy_process_group()

@@ -7,6 +7,8 @@ pass@1 is the mean correctness over k samples per problem at temperature 0.6, to
 discouraged for long-CoT models); cons@k is the majority vote over the same k samples. Also: format-valid rate,
 language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
 responses with and without self-correction, each broken down by task family and difficulty.
+Under torchrun each rank samples a contiguous share of the held-out problems and the judged rows are gathered, so
+every rank returns the same result; rank 0 samples its share as one process would (nanor1/distributed.py).
 
 "Gate" statistics (does the behaviour RL should amplify pay off? recipe §9):
     acc_reasoning / acc_direct     responses with a worked chain of thought vs (near-)empty <think>
@@ -28,6 +30,7 @@ import torch
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
+from nanor1.distributed import all_gather_object, rank, shard
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
@@ -118,10 +121,11 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                             stop_token_ids=(tok.answer_end_id,))
     device = next(model.parameters()).device
-    gen_rng = torch.Generator(device).manual_seed(seed)
+    gen_rng = torch.Generator(device).manual_seed(seed + (rank() << 40))  # rank 0: as in one process
+    mine = shard(list(enumerate(problems)), even=False)  # (problem_id, problem): this rank's share
     rows, samples = [], []
-    for start in range(0, len(problems), batch_prompts):
-        batch = problems[start:start + batch_prompts]
+    for start in range(0, len(mine), batch_prompts):
+        ids, batch = zip(*mine[start:start + batch_prompts])
         gen = generate(model, [tok.encode(format_prompt(p)) for p in batch], k, params, pad_id=tok.pad_id,
                        eos_id=tok.eos_id, generator=gen_rng)
         texts = gen.completions(tok)
@@ -129,11 +133,13 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
             i = gen.prompt_index[row].item()
             p = batch[i]
             r = judge(text, p, int(gen.lengths[row]), gen.finish_reason[row] == "length")
-            r.update(problem_id=start + i, family=p.family, difficulty=p.difficulty, lang=p.lang)
+            r.update(problem_id=ids[i], family=p.family, difficulty=p.difficulty, lang=p.lang)
             rows.append(r)
             if len(samples) < return_samples and row % k == 0:
                 samples.append({"question": p.question, "response": text, "correct": r["correct"]})
     model.train(was_training)
+    rows = [r for part in all_gather_object(rows) for r in part]  # every rank's rows, in problem order
+    samples = [s for part in all_gather_object(samples) for s in part][:return_samples]
     result = summarize(rows, k)
     result.update(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     result["by_family"] = {f: summarize([r for r in rows if r["family"] == f], k) for f in families}

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
-from nanor1.distributed import all_reduce, barrier, ddp, init_distributed, shard, world
+from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
 from nanor1.tokenizer import get_tokenizer
@@ -194,6 +194,7 @@ def main(argv):
         pretrain(parse_overrides(PretrainConfig(), argv))
     except CheckpointError as e:  # a corrupt or mismatched --resume checkpoint: one line, no traceback
         raise SystemExit(f"error: {e}") from None
+    cleanup()
 
 
 if __name__ == "__main__":
