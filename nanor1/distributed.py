@@ -4,9 +4,10 @@
     torchrun --standalone --nproc_per_node=N train_zero.py       # N processes on one machine (N GPUs, or CPU/gloo)
     torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=host:29500 train_zero.py
 
-Every entry point calls `init_distributed()` first. Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK in the environment,
-WORLD_SIZE > 1) it joins the process group: NCCL with CUDA (device cuda:<LOCAL_RANK>), gloo on CPU. Launched with
-plain `python` (or torchrun with one process) there is no process group and rank() == 0, world() == 1.
+Every entry point calls `init_distributed()` first and `cleanup()` last. Under torchrun (RANK, WORLD_SIZE,
+LOCAL_RANK in the environment, WORLD_SIZE > 1) the first joins the process group: NCCL with CUDA (device
+cuda:<LOCAL_RANK>), gloo on CPU. Launched with plain `python` (or torchrun with one process) there is no process
+group, rank() == 0, world() == 1, and every helper here is a no-op.
 
 What is sharded, and why the result equals one process with the same global batch:
 - pretraining (and SFT): the batch of step s is a pure function of s; every rank builds it and keeps its contiguous
@@ -14,9 +15,10 @@ What is sharded, and why the result equals one process with the same global batc
 - GRPO (nanor1/grpo.py): the P prompts of a step are drawn from the step's seed on every rank and sharded, whole
   groups of G samples per rank, so group advantages need no communication. The token weights use the counts of the
   whole batch (all ranks), so the summed per-rank gradients are the single-process gradient of the same rollouts.
-  Sampling: rank r seeds its generator from (seed, step, r); rank 0 of N samples what a single process samples
-  for those prompts. A 2-rank run therefore does not sample the completions a 1-rank run samples for the other
-  prompts; the equivalence test (tests/test_distributed.py) feeds one process the rollouts of the 2-rank run.
+  Sampling: rank r seeds its generator from (seed, step, r) (rank 0 as one process does), so N ranks sample the
+  same prompts as one process but not the same completions (one generator cannot be split over ranks). Hence the
+  equivalence test (tests/test_distributed.py) gives one process the rollouts of a 2-rank run and compares the
+  weights after a few steps; pretraining has no sampling and is compared end to end.
 - evaluation (nanor1/evaluate.py): the held-out problems are split across ranks and the judged rows gathered.
 Rank 0 alone writes: save_checkpoint, MetricsLog and plot_metrics do nothing on other ranks, and their stdout is
 silenced (errors still reach stderr).
@@ -69,6 +71,11 @@ def world() -> int:
 def is_main() -> bool:
     """The one process that writes logs, plots and checkpoints."""
     return rank() == 0
+
+
+def rank_seed(seed: int) -> int:
+    """A seed of this rank's own, for sampling; rank 0 (and one process) keeps `seed`. Seeds stay below 2**40."""
+    return seed + (rank() << 40)
 
 
 def shard(items, even: bool = True):

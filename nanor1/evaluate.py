@@ -8,7 +8,8 @@ discouraged for long-CoT models); cons@k is the majority vote over the same k sa
 language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
 responses with and without self-correction, each broken down by task family and difficulty.
 Under torchrun each rank samples a contiguous share of the held-out problems and the judged rows are gathered, so
-every rank returns the same result; rank 0 samples its share as one process would (nanor1/distributed.py).
+every rank returns the same result (nanor1/distributed.py). The samples differ from one process's (each rank has
+its own generator): the same problems, the same statistics, other draws.
 
 "Gate" statistics (does the behaviour RL should amplify pay off? recipe §9):
     acc_reasoning / acc_direct     responses with a worked chain of thought vs (near-)empty <think>
@@ -30,7 +31,7 @@ import torch
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
-from nanor1.distributed import all_gather_object, rank, shard
+from nanor1.distributed import all_gather_object, rank_seed, shard
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
@@ -121,7 +122,7 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                             stop_token_ids=(tok.answer_end_id,))
     device = next(model.parameters()).device
-    gen_rng = torch.Generator(device).manual_seed(seed + (rank() << 40))  # rank 0: as in one process
+    gen_rng = torch.Generator(device).manual_seed(rank_seed(seed))
     mine = shard(list(enumerate(problems)), even=False)  # (problem_id, problem): this rank's share
     rows, samples = [], []
     for start in range(0, len(mine), batch_prompts):

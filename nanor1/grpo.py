@@ -41,7 +41,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nanor1.distributed import all_gather_object, all_reduce, all_reduce_grads, broadcast_params, rank, shard, world
+from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, broadcast_params, rank_seed, shard,
+                                world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
 from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
@@ -414,7 +415,7 @@ def train_step(trainer: GRPOTrainer) -> dict:
     cfg = trainer.cfg
     seed = cfg.seed * 1_000_003 + trainer.step
     # the same problems on every rank (rng), each rank its own samples; rank 0 samples as one process does
-    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(seed + (rank() << 40))
+    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
     for g in trainer.optimizer.param_groups:
         g["lr"] = lr_at(trainer.step, cfg)
     if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
