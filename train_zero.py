@@ -137,7 +137,7 @@ def main(argv):
     # GRPO
     print(STEP_HEADER)
     bar = tqdm(total=gcfg.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
-               disable=not sys.stderr.isatty())  # a live bar on a terminal; log files get the lines only
+               disable=not sys.stderr.isatty() or not is_main())  # a live bar on a terminal, rank 0's only
     while trainer.step < gcfg.steps:
         row = train_step(trainer)
         bar.update(1)

@@ -391,7 +391,8 @@ def rollout_stats(r: Rollout) -> dict:
 def save_training_checkpoint(path, trainer: GRPOTrainer, extra: dict) -> None:
     m = trainer.model
     payload = {"model": m.state_dict(), "model_config": m.cfg.to_dict(), "optimizer": trainer.optimizer.state_dict(),
-               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), **extra}
+               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), "world_size": world(),
+               **extra}
     if trainer.ref_model is not None:
         payload["ref_model"] = trainer.ref_model.state_dict()
     save_checkpoint(path, payload)
@@ -404,6 +405,9 @@ def load_training_checkpoint(path, trainer: GRPOTrainer) -> dict:
     if trainer.ref_model is not None and "ref_model" in ckpt:
         trainer.ref_model.load_state_dict(ckpt["ref_model"])
     trainer.step = ckpt["step"]
+    if ckpt.get("world_size", 1) != world():  # each rank samples with its own seed: other ranks, other samples
+        print(f"note: {path} was written by {ckpt.get('world_size', 1)} processes and resumes with {world()}: "
+              "a valid run, but not the samples the original one would have drawn")
     set_rng_state(ckpt["rng"])
     trainer.log.truncate_after(trainer.step)  # rows logged after this checkpoint will be logged again
     return ckpt

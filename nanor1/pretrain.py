@@ -29,7 +29,7 @@ from tqdm import tqdm
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
-from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, shard, world
+from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, is_main, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
 from nanor1.tokenizer import get_tokenizer
@@ -148,7 +148,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
 
     t0, tokens, bad_steps = time.time(), 0, 0
     bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True,
-               disable=quiet or not sys.stderr.isatty())  # a live bar on a terminal; log files get the lines only
+               disable=quiet or not sys.stderr.isatty() or not is_main())  # a live bar on a terminal, rank 0's
     for step in range(start, cfg.steps):
         bar.update(1)
         batch = shard(make_batch(step, cfg, tok, mix)).to(device)  # (B / world, seq_len + 1): this rank's rows

@@ -7,19 +7,21 @@
 grpo OUT             a few GRPO steps per loss type on the tiny model; rank 0 saves the final weights and each
                      step's gathered rollouts to OUT/<loss_type>.pt (the test replays them in one process)
 with_pid OUT ...     write this rank's pid to OUT/pid.<rank>, then run the given script (the rank-death test)
+hangs                rank 1 stays alive but never joins the next collective (rank 0 must time out)
 dies_before K ...    run train_zero.py, but every rank exits with status 3 before GRPO step K, after rank 0 has
                      written the checkpoints of the steps before (a killed run, for the resume test)
 """
 import os
 import runpy
 import sys
+import time
 
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from nanor1.distributed import barrier, cleanup, init_distributed, is_main  # noqa: E402
+from nanor1.distributed import all_reduce, barrier, cleanup, init_distributed, is_main, rank  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step  # noqa: E402
 from nanor1.model import GPT, ModelConfig  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
@@ -83,6 +85,14 @@ def with_pid(out: str, args: list[str]) -> None:
     run_script(args)
 
 
+def hangs() -> None:
+    init_distributed("cpu")
+    all_reduce(1.0)  # both ranks are in
+    if rank() == 1:
+        time.sleep(600)  # stuck, not dead: only the process group's timeout can free rank 0
+    all_reduce(1.0)
+
+
 def dies_before(k: int, args: list[str]) -> None:
     import train_zero
     real = train_zero.train_step
@@ -103,6 +113,8 @@ if __name__ == "__main__":
         grpo(rest[0])
     elif mode == "with_pid":
         with_pid(rest[0], rest[1:])
+    elif mode == "hangs":
+        hangs()
     elif mode == "dies_before":
         dies_before(int(rest[0]), rest[1:])
     else:

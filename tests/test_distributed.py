@@ -7,6 +7,7 @@ torchrun) on the real entry points or on tests/dist_worker.py, with tiny configs
 - pretraining: 2 ranks x 2 rows = 1 process x 4 rows, same weights after 3 steps;
 - GRPO: 2 ranks, 3 steps per loss type, against 1 process given the same (gathered) rollouts;
 - a rank killed with SIGKILL makes the run exit non-zero within seconds, taking the other rank with it;
+- a rank stuck (alive) outside a collective makes the other fail after the process group's timeout;
 - train_zero.py killed after a 2-rank checkpoint resumes under 2 ranks to the weights of an uninterrupted run.
 """
 import os
@@ -122,6 +123,18 @@ def test_killing_one_rank_makes_the_run_exit_nonzero_promptly(tmp_path):
     assert "ChildFailedError" in err and "SIGKILL" in err, err[-2000:]  # names the dead rank and why
     with pytest.raises(ProcessLookupError):
         os.kill(pid0, 0)  # the surviving rank was stopped too, not left waiting
+
+
+def test_a_stuck_rank_makes_the_other_time_out():
+    t0 = time.time()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join("tests", "dist_worker.py"), "hangs"]
+    p = subprocess.run(cmd, cwd=REPO, env={**ENV, "NANOR1_DIST_TIMEOUT": "3"}, capture_output=True, text=True,
+                       timeout=90)
+    seconds = time.time() - t0
+    print(f"\nrank 1 stuck, timeout 3 s: torchrun exited with status {p.returncode} after {seconds:.1f} s "
+          "(process start included)")
+    assert p.returncode != 0 and "Timed out" in p.stderr, p.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
