@@ -2,6 +2,7 @@
 
     python -m nanor1.evaluate --ckpt=out/base/model.pt --out=eval.json
     python -m nanor1.evaluate --ckpt=out/zero/model.pt --temperature=1.0     # at the RL sampling temperature
+    torchrun --standalone --nproc_per_node=N -m nanor1.evaluate --ckpt=...    # the problems split over N GPUs
 
 pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
 discouraged for long-CoT models); cons@k is the majority vote over the same k samples. Also: format-valid rate,
@@ -31,7 +32,7 @@ import torch
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
-from nanor1.distributed import all_gather_object, rank_seed, shard
+from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
@@ -186,7 +187,7 @@ def main(argv):
     cfg = parse_overrides(EvalConfig(), argv)
     tok = get_tokenizer()
     try:
-        model, _ = load_model(cfg.ckpt, "cuda" if torch.cuda.is_available() else "cpu")
+        model, _ = load_model(cfg.ckpt, init_distributed())
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
     result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -196,10 +197,12 @@ def main(argv):
     for s in result.get("samples", []):
         print(f"\n[{'right' if s['correct'] else 'wrong'}] {s['question']}\n  -> {s['response'][:400]}")
     out = cfg.out or os.path.join(os.path.dirname(cfg.ckpt) or ".", "eval.json")
-    with open(out + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(out + ".tmp", out)
+    if is_main():
+        with open(out + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(out + ".tmp", out)
     print(f"\nwrote {out}")
+    cleanup()
 
 
 if __name__ == "__main__":
