@@ -23,6 +23,20 @@ What is sharded, and why the result equals one process with the same global batc
 Rank 0 alone writes: save_checkpoint, MetricsLog and plot_metrics do nothing on other ranks, and their stdout is
 silenced (errors still reach stderr).
 
+A training script adopts it in a few lines (nanor1/pretrain.py is the example):
+    device = init_distributed(cfg.device)          # first line: joins the group under torchrun, picks the device
+    fwd = ddp(model)                               # train through fwd; save model.state_dict() (unwrapped)
+    batch = shard(make_batch(step, ...))           # the step's global batch, this rank's rows
+    loss = ...; loss.backward()                    # DDP averages the gradients over ranks
+    with fwd.no_sync(): ...                        # micro-batches before the last one, when accumulating
+    logged = all_reduce(loss.detach(), "mean")     # metrics of the whole batch (the same on every rank)
+    save_checkpoint(...); MetricsLog(...).write()  # rank 0 alone writes: no `if` needed; other writes: is_main()
+    barrier()                                      # before another rank reads a file rank 0 has just written
+    cleanup()                                      # last line of main()
+A loss that is a mean over a varying number of tokens per rank (SFT with masked prompts) is exact only when each
+rank divides its token sum by the whole batch's count and DDP's averaging is undone:
+    loss = token_loss_sum / all_reduce(float(n_tokens)) * world()
+
 Failures: torchrun's agent stops every worker as soon as one exits non-zero or is killed, and exits non-zero itself
 (ChildFailedError naming the rank). A collective that waits on a hung (not dead) peer fails after `timeout_s`
 (NANOR1_DIST_TIMEOUT seconds, default 600), so no rank waits forever.

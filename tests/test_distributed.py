@@ -28,16 +28,15 @@ from nanor1.metrics import read_jsonl
 from nanor1.pretrain import PretrainConfig, lr_at, pretrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
-
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}  # tiny models: 1 thread is faster on 2 cores
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="torch.distributed with the gloo backend is not available in this torch build")
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+WORKER = os.path.join("tests", "dist_worker.py")
 
 
-def torchrun(*args, timeout=120) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
-    p = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout)
-    return p
+def torchrun(*args, env=ENV, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([*TORCHRUN, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def max_diff(a: dict, b: dict) -> float:
@@ -53,8 +52,7 @@ def test_pretraining_two_ranks_take_the_step_of_one_process(tmp_path):
     diff, moved = max_diff(a["model"], b["model"]), max_diff(a["model"], _tiny_base_init())
     print(f"\npretrain, 3 steps, batch 4 = 2 ranks x 2 rows: max |param diff| {diff:.2e} (weights moved {moved:.2e})")
     assert diff < 1e-6 and moved > 1e-4
-    rows_a, rows_b = read_jsonl(str(tmp_path / "one" / "pretrain.jsonl")), read_jsonl(str(tmp_path / "two" /
-                                                                                          "pretrain.jsonl"))
+    rows_a, rows_b = (read_jsonl(str(tmp_path / run / "pretrain.jsonl")) for run in ("one", "two"))
     assert [r["step"] for r in rows_b] == [1, 2, 3]  # rank 0 alone logged, each step once
     for ra, rb in zip(rows_a, rows_b):  # the logged loss is the whole batch's, reduced over the ranks
         assert abs(ra["loss"] - rb["loss"]) < 1e-5
@@ -69,7 +67,7 @@ def _tiny_base_init() -> dict:
 
 
 def test_grpo_two_ranks_equal_one_process_given_the_same_rollouts(tmp_path):
-    p = torchrun(os.path.join("tests", "dist_worker.py"), "grpo", str(tmp_path))
+    p = torchrun(WORKER, "grpo", str(tmp_path))
     assert p.returncode == 0, p.stderr[-3000:]
     print()
     for loss_type in dist_worker.LOSS_TYPES:
@@ -104,9 +102,8 @@ def _pids(out, n=2, timeout=60):
 
 
 def test_killing_one_rank_makes_the_run_exit_nonzero_promptly(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           os.path.join("tests", "dist_worker.py"), "with_pid", str(tmp_path), "-m", "nanor1.pretrain",
-           "--preset=tiny", "--steps=1000000", "--log_every=1", f"--out_dir={tmp_path}"]
+    cmd = [*TORCHRUN, WORKER, "with_pid", str(tmp_path), "-m", "nanor1.pretrain", "--preset=tiny",
+           "--steps=1000000", "--log_every=1", f"--out_dir={tmp_path}"]
     launcher = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
     try:
@@ -127,10 +124,7 @@ def test_killing_one_rank_makes_the_run_exit_nonzero_promptly(tmp_path):
 
 def test_a_stuck_rank_makes_the_other_time_out():
     t0 = time.time()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           os.path.join("tests", "dist_worker.py"), "hangs"]
-    p = subprocess.run(cmd, cwd=REPO, env={**ENV, "NANOR1_DIST_TIMEOUT": "3"}, capture_output=True, text=True,
-                       timeout=90)
+    p = torchrun(WORKER, "hangs", env={**ENV, "NANOR1_DIST_TIMEOUT": "3"}, timeout=90)
     seconds = time.time() - t0
     print(f"\nrank 1 stuck, timeout 3 s: torchrun exited with status {p.returncode} after {seconds:.1f} s "
           "(process start included)")
@@ -149,8 +143,7 @@ def test_two_rank_checkpoint_resumes_to_the_uninterrupted_weights(base, tmp_path
     a, b = tmp_path / "straight", tmp_path / "killed"
     p = torchrun("train_zero.py", *common, f"--out_dir={a}")
     assert p.returncode == 0, p.stderr[-3000:]
-    p = torchrun(os.path.join("tests", "dist_worker.py"), "dies_before", "3", "train_zero.py", *common,
-                 f"--out_dir={b}")
+    p = torchrun(WORKER, "dies_before", "3", "train_zero.py", *common, f"--out_dir={b}")
     assert p.returncode != 0 and load_checkpoint(str(b / "model.pt"))["step"] == 2
     p = torchrun("train_zero.py", *common, f"--out_dir={b}", "--resume")
     assert p.returncode == 0, p.stderr[-3000:]
