@@ -418,7 +418,7 @@ def train_step(trainer: GRPOTrainer) -> dict:
     score, update. Returns the metrics row."""
     cfg = trainer.cfg
     seed = cfg.seed * 1_000_003 + trainer.step
-    # the same problems on every rank (rng), each rank its own samples; rank 0 samples as one process does
+    # the same problems on every rank (rng); each rank its own samples (gen; rank 0 keeps one process's seed)
     rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
     for g in trainer.optimizer.param_groups:
         g["lr"] = lr_at(trainer.step, cfg)
