@@ -15,12 +15,12 @@ What is sharded, and why the result equals one process with the same global batc
 - GRPO (nanor1/grpo.py): the P prompts of a step are drawn from the step's seed on every rank and sharded, whole
   groups of G samples per rank, so group advantages need no communication. The token weights use the counts of the
   whole batch (all ranks), so the summed per-rank gradients are the single-process gradient of the same rollouts.
-  Sampling: rank r seeds its generator from (seed, step, r) (rank 0 as one process does), so N ranks sample the
+  Sampling: rank r seeds its generator from (seed, step, r) (rank 0: one process's seed), so N ranks sample the
   same prompts as one process but not the same completions (one generator cannot be split over ranks). Hence the
   equivalence test (tests/test_distributed.py) gives one process the rollouts of a 2-rank run and compares the
   weights after a few steps; pretraining has no sampling and is compared end to end.
 - evaluation (nanor1/evaluate.py): the held-out problems are split across ranks and the judged rows gathered.
-Rank 0 alone writes: save_checkpoint, MetricsLog and plot_metrics do nothing on other ranks, and their stdout is
+Rank 0 alone writes: save_checkpoint, MetricsLog and plot_metrics do nothing on other ranks, whose stdout is
 silenced (errors still reach stderr).
 
 A training script adopts it in a few lines (nanor1/pretrain.py is the example):
@@ -28,7 +28,8 @@ A training script adopts it in a few lines (nanor1/pretrain.py is the example):
     fwd = ddp(model)                               # train through fwd; save model.state_dict() (unwrapped)
     batch = shard(make_batch(step, ...))           # the step's global batch, this rank's rows
     loss = ...; loss.backward()                    # DDP averages the gradients over ranks
-    with fwd.no_sync(): ...                        # micro-batches before the last one, when accumulating
+    with fwd.no_sync(): ...                        # accumulating: every micro-batch but the last (losses scaled
+                                                   # by the micro-batch's share of the rank's rows)
     logged = all_reduce(loss.detach(), "mean")     # metrics of the whole batch (the same on every rank)
     save_checkpoint(...); MetricsLog(...).write()  # rank 0 alone writes: no `if` needed; other writes: is_main()
     barrier()                                      # before another rank reads a file rank 0 has just written
