@@ -4,7 +4,7 @@
     python train_zero.py --preset=cpu_long    # longer pretraining + RL (where the "aha" needs it)
     python train_zero.py --base=out/base/model.pt --steps=40   # reuse a base, override any GRPO knob
     python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
-    torchrun --nproc_per_node=N train_zero.py --preset=gpu
+    torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu   # N GPUs; see nanor1/distributed.py
 
 Sections: config -> stage 0 (base model) -> evaluate the base -> GRPO loop with periodic held-out evaluation ->
 final evaluation, before/after table, out/zero/summary.json, plots (accuracy, reward, length, aha rate, KL).
@@ -19,11 +19,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-import torch
 from tqdm import tqdm
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides_multi
+from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          save_training_checkpoint, train_step)
@@ -70,23 +70,23 @@ METRIC_KEYS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "
 
 def main(argv):
     zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
-    gcfg.resolved()  # reject a bad --loss_type / --scale_rewards / --reward_weights now, not after pretraining
+    device = init_distributed(zcfg.device)  # under torchrun: join the group (rank 0 alone writes and prints)
     explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if zcfg.device == "auto" else zcfg.device
-    preset = zcfg.preset if zcfg.preset != "auto" else ("gpu" if device == "cuda" else "cpu")
+    preset = zcfg.preset if zcfg.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
     if preset not in PRESETS:
         raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
     p = PRESETS[preset]
     for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
         if k not in explicit:
             setattr(gcfg, k, v)
+    gcfg.resolved()  # reject a bad --loss_type / --reward_weights / world size now, not after pretraining
     n_eval = zcfg.eval_n_per_cell or p["eval_n"]
     eval_every = zcfg.eval_every or max(1, gcfg.steps // 8)
     os.makedirs(zcfg.out_dir, exist_ok=True)
     tok = get_tokenizer()
     t_start = time.time()
-    print(f"train_zero: preset {preset} on {device}; GRPO {gcfg.steps} steps x {gcfg.prompts_per_step} prompts x "
-          f"{gcfg.num_generations} samples; held-out eval every {eval_every} steps")
+    print(f"train_zero: preset {preset} on {device} x {world()} processes; GRPO {gcfg.steps} steps x "
+          f"{gcfg.prompts_per_step} prompts x {gcfg.num_generations} samples; held-out eval every {eval_every} steps")
 
     # -------------------------------------------------------------------------
     # stage 0: the base model
@@ -130,7 +130,7 @@ def main(argv):
     # GRPO
     print(STEP_HEADER)
     bar = tqdm(total=gcfg.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
-               disable=not sys.stderr.isatty())  # a live bar on a terminal; log files get the lines only
+               disable=not sys.stderr.isatty() or not is_main())  # a live bar on a terminal, rank 0's only
     while trainer.step < gcfg.steps:
         row = train_step(trainer)
         bar.update(1)
@@ -160,13 +160,15 @@ def main(argv):
                "base_checkpoint": base_path, "grpo_config": asdict(trainer.cfg),
                "base": _point(base_eval), "final": _point(final), "best": best, "curve": curve,
                "samples_base": base_eval.get("samples", []), "samples_final": final.get("samples", [])}
-    with open(os.path.join(zcfg.out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    if is_main():
+        with open(os.path.join(zcfg.out_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=1)
     _plots(zcfg.out_dir)
     print("\nheld-out, before (base) and after (R1-Zero RL):")
     print(format_table(final))
     print(before_after_table(summary["base"], summary["final"]))
     print(f"\nwrote {zcfg.out_dir}/summary.json, curve.png, train.png; total {seconds / 60:.1f} min")
+    cleanup()
 
 
 def _point(res: dict) -> dict:
@@ -180,6 +182,8 @@ def _point(res: dict) -> dict:
 
 
 def _write_curve(out_dir, curve):
+    if not is_main():
+        return
     with open(os.path.join(out_dir, "curve.jsonl"), "w") as f:
         for c in curve:
             f.write(json.dumps({k: v for k, v in c.items() if not isinstance(v, (dict, list))}) + "\n")

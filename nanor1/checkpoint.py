@@ -8,6 +8,7 @@ A checkpoint is one torch file holding plain data only (tensors, numbers, string
     step, rng     training position and RNG states (python, torch, cuda) for an exact resume
     ...           anything else the writer adds (config dict, data position, metrics)
 Writes go to `path.tmp` first and are renamed over `path`, so a kill mid-write leaves the old file intact.
+Under torchrun only rank 0 writes (the ranks hold the same weights); the others return at once.
 """
 import os
 import random
@@ -15,6 +16,7 @@ import re
 
 import torch
 
+from nanor1.distributed import is_main
 from nanor1.model import GPT, ModelConfig
 
 
@@ -23,6 +25,8 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str, payload: dict) -> None:
+    if not is_main():
+        return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
     try:

@@ -2,11 +2,15 @@
 
     python -m nanor1.evaluate --ckpt=out/base/model.pt --out=eval.json
     python -m nanor1.evaluate --ckpt=out/zero/model.pt --temperature=1.0     # at the RL sampling temperature
+    torchrun --standalone --nproc_per_node=N -m nanor1.evaluate --ckpt=...    # the problems split over N GPUs
 
 pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
 discouraged for long-CoT models); cons@k is the majority vote over the same k samples. Also: format-valid rate,
 language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
 responses with and without self-correction, each broken down by task family and difficulty.
+Under torchrun each rank samples a contiguous share of the held-out problems and the judged rows are gathered, so
+every rank returns the same result (nanor1/distributed.py). The samples differ from one process's (each rank has
+its own generator): the same problems, the same statistics, other draws.
 
 "Gate" statistics (does the behaviour RL should amplify pay off? recipe §9):
     acc_reasoning / acc_direct     responses with a worked chain of thought vs (near-)empty <think>
@@ -28,6 +32,7 @@ import torch
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
+from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
@@ -118,10 +123,11 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                             stop_token_ids=(tok.answer_end_id,))
     device = next(model.parameters()).device
-    gen_rng = torch.Generator(device).manual_seed(seed)
+    gen_rng = torch.Generator(device).manual_seed(rank_seed(seed))
+    mine = shard(list(enumerate(problems)), even=False)  # (problem_id, problem): this rank's share
     rows, samples = [], []
-    for start in range(0, len(problems), batch_prompts):
-        batch = problems[start:start + batch_prompts]
+    for start in range(0, len(mine), batch_prompts):
+        ids, batch = zip(*mine[start:start + batch_prompts])
         gen = generate(model, [tok.encode(format_prompt(p)) for p in batch], k, params, pad_id=tok.pad_id,
                        eos_id=tok.eos_id, generator=gen_rng)
         texts = gen.completions(tok)
@@ -129,11 +135,13 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
             i = gen.prompt_index[row].item()
             p = batch[i]
             r = judge(text, p, int(gen.lengths[row]), gen.finish_reason[row] == "length")
-            r.update(problem_id=start + i, family=p.family, difficulty=p.difficulty, lang=p.lang)
+            r.update(problem_id=ids[i], family=p.family, difficulty=p.difficulty, lang=p.lang)
             rows.append(r)
             if len(samples) < return_samples and row % k == 0:
                 samples.append({"question": p.question, "response": text, "correct": r["correct"]})
     model.train(was_training)
+    rows = [r for part in all_gather_object(rows) for r in part]  # every rank's rows, in problem order
+    samples = [s for part in all_gather_object(samples) for s in part][:return_samples]
     result = summarize(rows, k)
     result.update(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     result["by_family"] = {f: summarize([r for r in rows if r["family"] == f], k) for f in families}
@@ -179,7 +187,7 @@ def main(argv):
     cfg = parse_overrides(EvalConfig(), argv)
     tok = get_tokenizer()
     try:
-        model, _ = load_model(cfg.ckpt, "cuda" if torch.cuda.is_available() else "cpu")
+        model, _ = load_model(cfg.ckpt, init_distributed())
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
     result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -189,10 +197,12 @@ def main(argv):
     for s in result.get("samples", []):
         print(f"\n[{'right' if s['correct'] else 'wrong'}] {s['question']}\n  -> {s['response'][:400]}")
     out = cfg.out or os.path.join(os.path.dirname(cfg.ckpt) or ".", "eval.json")
-    with open(out + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(out + ".tmp", out)
+    if is_main():
+        with open(out + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(out + ".tmp", out)
     print(f"\nwrote {out}")
+    cleanup()
 
 
 if __name__ == "__main__":

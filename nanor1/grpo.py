@@ -22,6 +22,15 @@ Deviations from the paper (and why):
 - Group std is the population std (unbiased=False): G = 1 then gives A = 0 (no baseline, no signal) instead of NaN.
 - old log-probs are recomputed from the training forward (detached) at the first inner iteration, not taken from
   the sampler: the two differ by float noise only, and this way rho is exactly 1 when mu = 1.
+
+Several processes (torchrun, nanor1/distributed.py): the P prompts of a step are split over the ranks, whole groups
+per rank, so advantages are exact without communication. Each rank samples its share (generator seeded by (seed,
+step, rank)), the rollouts are gathered for the step's metrics and for the loss normalisers (grpo: number of outputs;
+dapo: number of tokens; dr_grpo: outputs x max_len; batch-level reward std), and the per-rank gradients, each
+weighted by those whole-batch counts, are summed. Given the same rollouts, N ranks take the step one process takes.
+Not DDP: ranks run different numbers of micro-batches (length-sorted, dynamic sampling keeps different numbers of
+groups per rank), which DDP's per-backward all-reduce cannot pair up; and the weighted gradients must be summed,
+not averaged. With dynamic sampling each rank fills its own share of P.
 """
 import math
 import os
@@ -32,6 +41,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, broadcast_params, rank_seed, shard,
+                                world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
 from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
@@ -85,6 +96,9 @@ class GRPOConfig:
             c.epsilon_high = 0.28 if c.loss_type == "dapo" else c.epsilon
         if c.dynamic_sampling is None:
             c.dynamic_sampling = c.loss_type == "dapo"
+        if c.prompts_per_step % world():
+            raise SystemExit(f"error: --prompts_per_step={c.prompts_per_step} must be a multiple of the number of "
+                             f"processes ({world()}): each rank samples whole groups")
         parse_weights(c.reward_weights)
         return c
 
@@ -112,25 +126,31 @@ def has_spread(rewards: torch.Tensor) -> torch.Tensor:
     return rewards.amax(dim=1) > rewards.amin(dim=1)
 
 
-def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
-    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller."""
+def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4,
+                     batch_rewards: torch.Tensor | None = None) -> torch.Tensor:
+    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller. batch_rewards: the
+    whole batch's rewards (all ranks) for scale="batch" (default: rewards)."""
     centered = rewards - rewards.mean(dim=1, keepdim=True)
     centered = torch.where(has_spread(rewards)[:, None], centered, 0.0)  # all-equal group: exactly 0, not rounding
     if scale == "group":
         return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
     if scale == "batch":
-        return centered / (rewards.std(unbiased=False) + eps)
+        return centered / ((rewards if batch_rewards is None else batch_rewards).std(unbiased=False) + eps)
     return centered  # "none" (Dr.GRPO): no std scaling, which would up-weight near-uniform groups
 
 
-def token_weights(mask: torch.Tensor, loss_type: str, max_len: int) -> torch.Tensor:
-    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum() (recipe §2)."""
+def token_weights(mask: torch.Tensor, loss_type: str, max_len: int, batch_rows: int | None = None,
+                  batch_tokens: int | None = None) -> torch.Tensor:
+    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum() (recipe §2).
+    batch_rows / batch_tokens: outputs and mask tokens of the whole batch when mask is one rank's share of it
+    (default: this mask's), so that the ranks' weighted sums add up to the whole batch's loss."""
     mask = mask.float()
-    B = mask.size(0)
+    B = mask.size(0) if batch_rows is None else batch_rows
+    N = mask.sum().clamp(min=1) if batch_tokens is None else max(1, batch_tokens)
     if loss_type == "grpo":     # mean over each output's tokens, then over outputs
         return mask / (mask.sum(1, keepdim=True).clamp(min=1) * B)
     if loss_type == "dapo":     # every token in the batch counts the same
-        return mask / mask.sum().clamp(min=1)
+        return mask / N
     if loss_type == "dr_grpo":  # a constant normaliser: no length bias
         return mask / (B * max_len)
     raise ValueError(loss_type)
@@ -173,6 +193,7 @@ class GRPOTrainer:
                  problem_source=None, prompt_fn=None, reward_fn=None):
         self.cfg = cfg.resolved()
         self.model, self.out_dir = model, out_dir
+        broadcast_params(model)  # every rank starts from rank 0's weights (no DDP here to do it)
         self.tok = tok or get_tokenizer()
         self.device = next(model.parameters()).device
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
@@ -202,7 +223,8 @@ class GRPOTrainer:
     @torch.no_grad()
     def sample_round(self, rng: random.Random, gen: torch.Generator) -> Rollout:
         cfg, tok = self.cfg, self.tok
-        problems = [self.problem_source(rng) for _ in range(cfg.prompts_per_step)]
+        # every rank draws the step's P problems (same rng) and keeps its share: whole groups on one rank
+        problems = shard([self.problem_source(rng) for _ in range(cfg.prompts_per_step)])
         prompts = [tok.encode(self.prompt_fn(p)) for p in problems]
         params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                                 stop_token_ids=(tok.answer_end_id,))
@@ -237,12 +259,12 @@ class GRPOTrainer:
         r = self.sample_round(rng, gen)
         if not self.cfg.dynamic_sampling:
             return r
-        kept = [r]
+        kept, share = [r], self.cfg.prompts_per_step // world()  # this rank's share of the P groups
         for _ in range(self.cfg.max_sampling_rounds - 1):
-            if sum(int(has_spread(x.rewards).sum()) for x in kept) >= self.cfg.prompts_per_step:
+            if sum(int(has_spread(x.rewards).sum()) for x in kept) >= share:
                 break
             kept.append(self.sample_round(rng, gen))
-        return filter_groups(kept, self.cfg.prompts_per_step, self.cfg.num_generations)
+        return filter_groups(kept, share, self.cfg.num_generations)
 
     # --- 3-4. advantages and policy update ------------------------------------
     def micro_batches(self, r: Rollout) -> list[tuple[torch.Tensor, int]]:
@@ -254,10 +276,13 @@ class GRPOTrainer:
         chunks = [order[a:a + n] for a in range(0, len(order), n)]
         return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]  # sorted: last is longest
 
-    def update(self, r: Rollout) -> dict:
-        cfg = self.cfg
-        adv = group_advantages(r.rewards, cfg.scale_rewards).flatten()                 # (B,)
-        weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens)            # (B, T)
+    def update(self, r: Rollout, whole: Rollout | None = None) -> dict:
+        """One policy update on rollout r. Under torchrun r is this rank's share and `whole` the gathered batch
+        of all ranks (gather_rollout), whose counts normalise the loss; default: r is the whole batch."""
+        cfg, whole = self.cfg, whole or r
+        adv = group_advantages(r.rewards, cfg.scale_rewards, batch_rewards=whole.rewards).flatten()  # (B,)
+        weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens, batch_rows=whole.mask.size(0),
+                                batch_tokens=int(whole.mask.sum()))                    # (B, T)
         batches = self.micro_batches(r)
         stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
         t0 = time.time()
@@ -269,7 +294,7 @@ class GRPOTrainer:
                                            r.tokens[idx, :Tm].flatten(), cfg.temperature)
                             for idx, Tm in batches]
         ref_seconds = time.time() - t0
-        n_tok = max(1, int(r.mask.sum()))
+        n_tok = max(1, int(whole.mask.sum()))
         old_logp = []  # per micro-batch: log pi_old, fixed at the first inner iteration
         for it in range(cfg.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
@@ -290,6 +315,7 @@ class GRPOTrainer:
                     stats["clip_frac"] += float((out.clipped.float() * m).sum()) / n_tok
                     stats["kl"] += float((out.kl * m).sum()) / n_tok
                     stats["entropy"] += float((out.entropy * m).sum()) / n_tok
+            all_reduce_grads(self.model.parameters())  # every rank now holds the whole batch's gradient
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             if not torch.isfinite(grad_norm):
                 self.optimizer.zero_grad(set_to_none=True)
@@ -297,6 +323,8 @@ class GRPOTrainer:
                 return stats  # never step on NaN/inf (the caller counts and may stop)
             self.optimizer.step()
             stats["grad_norm"] = float(grad_norm)
+        for k in ("clip_frac", "kl", "entropy"):  # token averages over the whole batch: sums of the ranks' parts
+            stats[k] = all_reduce(stats[k])
         stats["seconds_ref"] = ref_seconds
         stats["seconds_update"] = time.time() - t0 - ref_seconds
         return stats
@@ -309,6 +337,21 @@ def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
     for i, r in enumerate(rounds):
         sel += [(i, g) for g in range(r.rewards.size(0)) if has_spread(r.rewards)[g]]
     sel = sel[:P] or [(0, 0)]  # an all-equal step still needs one group (A = 0: no gradient)
+    return concat_groups(rounds, sel, G)
+
+
+def gather_rollout(r: Rollout) -> Rollout:
+    """The whole step's rollout, all ranks' groups in rank order (on CPU); r itself in one process."""
+    if world() == 1:
+        return r
+    cpu = Rollout(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in vars(r).items()})
+    parts = all_gather_object(cpu)
+    return concat_groups(parts, [(i, g) for i, x in enumerate(parts) for g in range(x.rewards.size(0))],
+                         r.rewards.size(1))
+
+
+def concat_groups(rounds: list[Rollout], sel: list[tuple[int, int]], G: int) -> Rollout:
+    """One Rollout of the groups sel = [(round, group), ...], re-padded to common prompt/completion widths."""
     rows = lambda i, g: list(range(g * G, (g + 1) * G))  # noqa: E731
     cat = lambda f: torch.cat([f(rounds[i])[rows(i, g)] for i, g in sel])  # noqa: E731
     T = max(r.tokens.size(1) for r in rounds)
@@ -348,7 +391,8 @@ def rollout_stats(r: Rollout) -> dict:
 def save_training_checkpoint(path, trainer: GRPOTrainer, extra: dict) -> None:
     m = trainer.model
     payload = {"model": m.state_dict(), "model_config": m.cfg.to_dict(), "optimizer": trainer.optimizer.state_dict(),
-               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), **extra}
+               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), "world_size": world(),
+               **extra}
     if trainer.ref_model is not None:
         payload["ref_model"] = trainer.ref_model.state_dict()
     save_checkpoint(path, payload)
@@ -361,6 +405,9 @@ def load_training_checkpoint(path, trainer: GRPOTrainer) -> dict:
     if trainer.ref_model is not None and "ref_model" in ckpt:
         trainer.ref_model.load_state_dict(ckpt["ref_model"])
     trainer.step = ckpt["step"]
+    if ckpt.get("world_size", 1) != world():  # each rank samples with its own seed: other ranks, other samples
+        print(f"note: {path} was written by {ckpt.get('world_size', 1)} processes and resumes with {world()}: "
+              "a valid run, but not the samples the original one would have drawn")
     set_rng_state(ckpt["rng"])
     trainer.log.truncate_after(trainer.step)  # rows logged after this checkpoint will be logged again
     return ckpt
@@ -371,7 +418,8 @@ def train_step(trainer: GRPOTrainer) -> dict:
     score, update. Returns the metrics row."""
     cfg = trainer.cfg
     seed = cfg.seed * 1_000_003 + trainer.step
-    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(seed)
+    # the same problems on every rank (rng); each rank its own samples (gen; rank 0 keeps one process's seed)
+    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
     for g in trainer.optimizer.param_groups:
         g["lr"] = lr_at(trainer.step, cfg)
     if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
@@ -379,9 +427,10 @@ def train_step(trainer: GRPOTrainer) -> dict:
         trainer.ref_model.load_state_dict(trainer.model.state_dict())
     t0 = time.time()
     r = trainer.sample(rng, gen)
+    whole = gather_rollout(r)  # all ranks' groups (r itself in one process): metrics and loss normalisers
     t_gen = time.time() - t0
-    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(r)}
-    stats = trainer.update(r)
+    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole)}
+    stats = trainer.update(r, whole)
     if stats.get("skipped"):
         trainer.bad_steps += 1
         row["skipped"] = 1
@@ -392,7 +441,7 @@ def train_step(trainer: GRPOTrainer) -> dict:
     else:
         trainer.bad_steps = 0
     total = time.time() - t0
-    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(r.lengths.sum()) / max(t_gen, 1e-9))
+    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9))
     trainer.step += 1
     trainer.log.write(row)
     return row

@@ -2,11 +2,14 @@
 
 Every training script appends one JSON object per logged step to a .jsonl file, and redraws its plots from that
 file, so a plot can always be remade from the log (and a resumed run continues the same log).
+Under torchrun only rank 0 writes logs and plots (its rows hold metrics already reduced over the ranks).
 """
 import json
 import os
 
 import matplotlib
+
+from nanor1.distributed import is_main
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
@@ -15,18 +18,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 class MetricsLog:
     def __init__(self, path: str, resume: bool = False):
         self.path = path
+        self.enabled = is_main()
+        if not self.enabled:
+            return
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         if not resume and os.path.exists(path):
             os.remove(path)  # a fresh run starts a fresh log
 
     def truncate_after(self, step: int, key: str = "step") -> None:
         """Drop rows past `step` (a resumed run repeats the steps after its last checkpoint)."""
+        if not self.enabled:
+            return
         rows = [r for r in read_jsonl(self.path) if r.get(key, 0) <= step]
         with open(self.path + ".tmp", "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         os.replace(self.path + ".tmp", self.path)
 
     def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
 
@@ -56,6 +66,8 @@ def read_jsonl(path: str) -> list[dict]:
 
 def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step", title: str = "") -> None:
     """One panel per key, against x; keys missing from the log are skipped."""
+    if not is_main():
+        return
     rows = read_jsonl(jsonl_path)
     keys = [k for k in keys if any(k in r for r in rows)]
     if not rows or not keys:

@@ -3,14 +3,16 @@
     python -m nanor1.pretrain                        # cpu preset: ~5 minutes on 2 cores -> out/base/model.pt
     python -m nanor1.pretrain --preset=cpu_long      # ~20 minutes: enough to copy the retry restatements
     python -m nanor1.pretrain --resume               # continue a killed run exactly where it stopped
-    torchrun --nproc_per_node=N -m nanor1.pretrain --preset=gpu
+    torchrun --standalone --nproc_per_node=N -m nanor1.pretrain --preset=gpu   # N GPUs (or N CPU processes, gloo)
 
 R1-Zero needs a base model that can already, sometimes, reason its way to a verifiable answer (recipe §9-10).
 There is no pretrained model to download, so this script makes one: next-token prediction on documents generated
 on the fly from the train split of the task world (traces, direct answers, drills, filler; see nanor1/corpus.py).
 
 Data position: the batch of step s is generated from a seed derived from (seed, s), so the data stream is a pure
-function of the step and a resumed run sees exactly the batches an uninterrupted run would.
+function of the step and a resumed run sees exactly the batches an uninterrupted run would. Under torchrun every
+rank builds that batch and trains on its contiguous slice (DDP averages the gradients), so N processes take the
+step one process takes with the same --batch_size (the global batch); see nanor1/distributed.py.
 """
 import dataclasses
 import math
@@ -27,6 +29,7 @@ from tqdm import tqdm
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
+from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, is_main, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
 from nanor1.tokenizer import get_tokenizer
@@ -78,12 +81,6 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     return cfg
 
 
-def pick_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Tensor:
     """(B, seq_len + 1) tokens: each row packs <bos> doc <eos> <bos> doc <eos> ... cut at the row's end."""
     rng = random.Random(cfg.seed * 1_000_003 + step)
@@ -117,7 +114,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     mix = mix or CorpusMix()
     if cfg.retry_after_miss >= 0:  # the one corpus knob worth a flag: how often the base sees a retry (README)
         mix = dataclasses.replace(mix, habits=dataclasses.replace(mix.habits, retry_after_miss=cfg.retry_after_miss))
-    device = pick_device(cfg.device)
+    device = init_distributed(cfg.device)
     tok = get_tokenizer()
     os.makedirs(cfg.out_dir, exist_ok=True)
     ckpt_path = os.path.join(cfg.out_dir, "model.pt")
@@ -137,10 +134,12 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     log = MetricsLog(os.path.join(cfg.out_dir, "pretrain.jsonl"), resume=start > 0)
     if start > 0:
         log.truncate_after(start)  # rows logged after the checkpoint by the killed run are about to be redone
-    fwd = torch.compile(model) if cfg.compile else model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
+    fwd = ddp(model)  # model itself stays unwrapped: checkpoints hold its plain state_dict
+    fwd = torch.compile(fwd) if cfg.compile else fwd
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
+                else torch.autocast("cpu", enabled=False))
     if not quiet:
-        print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device}: {cfg.steps} steps x "
+        print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device} x {world()}: {cfg.steps} steps x "
               f"{cfg.batch_size} x {cfg.seq_len} tokens ({cfg.steps * cfg.batch_size * cfg.seq_len / 1e6:.1f}M tokens)")
 
     def save(step):
@@ -150,17 +149,18 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
 
     t0, tokens, bad_steps = time.time(), 0, 0
     bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True,
-               disable=quiet or not sys.stderr.isatty())  # a live bar on a terminal; log files get the lines only
+               disable=quiet or not sys.stderr.isatty() or not is_main())  # a live bar on a terminal, rank 0's
     for step in range(start, cfg.steps):
         bar.update(1)
-        batch = make_batch(step, cfg, tok, mix).to(device)
+        batch = shard(make_batch(step, cfg, tok, mix)).to(device)  # (B / world, seq_len + 1): this rank's rows
         for g in optimizer.param_groups:
             g["lr"] = lr_at(step, cfg)
         with autocast:
             logits = fwd(batch[:, :-1])
         loss = F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # under DDP: gradients averaged over ranks, the gradient of the whole batch's mean loss
+        loss = all_reduce(loss.detach(), "mean")  # the whole batch's: logged, and one skip decision for all ranks
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
             bad_steps += 1  # never silently train on NaN/inf: skip, count, stop if it keeps happening
@@ -169,7 +169,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
                 raise SystemExit("error: 5 non-finite steps; stopping (lower --lr?)")
             continue
         optimizer.step()
-        tokens += batch[:, 1:].numel()
+        tokens += batch[:, 1:].numel() * world()
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             dt = time.time() - t0
             row = {"step": step + 1, "loss": loss.item(), "lr": lr_at(step, cfg), "grad_norm": grad_norm.item(),
@@ -183,6 +183,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
             save(step + 1)
     bar.close()
     save(cfg.steps)
+    barrier()  # the other ranks may read model.pt next (train_zero.py): wait until rank 0 has written it
     plot_metrics(log.path, os.path.join(cfg.out_dir, "pretrain.png"), ["loss", "lr"], title="pretraining")
     if not quiet:
         print(f"saved {ckpt_path} ({time.time() - t0:.0f}s)")
@@ -213,6 +214,7 @@ def main(argv):
         pretrain(parse_overrides(PretrainConfig(), argv))
     except CheckpointError as e:  # a corrupt or mismatched --resume checkpoint: one line, no traceback
         raise SystemExit(f"error: {e}") from None
+    cleanup()
 
 
 if __name__ == "__main__":
