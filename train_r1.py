@@ -5,6 +5,7 @@ RL for all scenarios, then distillation into a smaller student (recipe §5).
     python train_r1.py --stages=2,3            # a subset, from the checkpoints earlier stages saved
     python train_r1.py --resume                # continue a killed run: finished stages are kept, the current resumes
     python train_r1.py --preset=tiny           # seconds-sized smoke run (tests)
+    torchrun --standalone --nproc_per_node=N train_r1.py --preset=gpu   # N GPUs (nanor1/distributed.py)
 
 Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with its evaluation, under out/r1/<stage>/):
   0 base        the pretrained base (out/base_<preset>, shared with train_zero.py; built if missing)
@@ -34,6 +35,7 @@ import torch
 
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
+from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.evaluate import evaluate
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          save_training_checkpoint, train_step)
@@ -127,6 +129,7 @@ def run_grpo(trainer: GRPOTrainer, resume: bool, title: str) -> GRPOTrainer:
         print(format_step(train_step(trainer)))
         if trainer.step % every == 0 or trainer.step == trainer.cfg.steps:
             save_training_checkpoint(state, trainer, {})
+    barrier()  # other ranks load model.pt next (evaluation, next stage): wait until rank 0 has written it
     plot_metrics(os.path.join(trainer.out_dir, "train.jsonl"), os.path.join(trainer.out_dir, "train.png"),
                  ["reward", "r_accuracy", "len_mean", "aha_rate", "lang_mix_rate", "kl"], title=title)
     return trainer
@@ -154,8 +157,7 @@ class Run:
         return [s.strip() for s in self.rc.stages.split(",") if s.strip()]
 
     def finish(self, stage: str, record: dict) -> dict:
-        with open(os.path.join(self.dir(stage), "stage.json"), "w") as f:
-            json.dump(record, f, indent=1)
+        _write_json(os.path.join(self.dir(stage), "stage.json"), record)
         return record
 
     def load(self, path: str):
@@ -208,8 +210,7 @@ def stage3(run: Run, base_path: str) -> dict:
         data = reasoning + general
         random.Random(run.rc.seed).shuffle(data)
         counts.update(general_added=len(general), total_sft_examples=len(data))
-        with open(os.path.join(out, "rejection.json"), "w") as f:
-            json.dump(counts, f, indent=1)
+        _write_json(os.path.join(out, "rejection.json"), counts)
         _write_jsonl(data_path, data)
     print("  rejection sampling: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     model = run.load(base_path)  # R1: stage 3 fine-tunes the *base* again, not the RL model
@@ -219,13 +220,14 @@ def stage3(run: Run, base_path: str) -> dict:
 
 @torch.no_grad()
 def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
-    """k samples per train prompt (temperature 1.0, the RL sampling distribution), filtered (nanor1.r1_data)."""
+    """k samples per train prompt (temperature 1.0, the RL sampling distribution), filtered (nanor1.r1_data).
+    Under torchrun each rank samples its share of the prompts and the samples are gathered."""
     rng = random.Random(run.rc.seed + 7)
-    problems = [sample_problem(rng, rng.choice(FAMILIES), rng.randint(1, 3), split="train")
-                for _ in range(run.rc.rs_prompts)]
+    problems = shard([sample_problem(rng, rng.choice(FAMILIES), rng.randint(1, 3), split="train")
+                      for _ in range(run.rc.rs_prompts)], even=False)
     params = SamplingParams(temperature=1.0, max_new_tokens=run.p["grpo"]["max_new_tokens"],
                             stop_token_ids=(run.tok.answer_end_id,))
-    gen = torch.Generator(run.device).manual_seed(run.rc.seed)
+    gen = torch.Generator(run.device).manual_seed(rank_seed(run.rc.seed))
     samples = []
     for a in range(0, len(problems), 32):
         batch = problems[a:a + 32]
@@ -235,7 +237,7 @@ def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
             samples.append({"problem": batch[int(out.prompt_index[row])], "completion": text,
                             "truncated": out.finish_reason[row] == "length"})
         print(f"  sampled {len(samples)}/{len(problems) * run.rc.rs_k}")
-    return rejection_filter(samples)
+    return rejection_filter([s for part in all_gather_object(samples) for s in part])
 
 
 def stage4(run: Run) -> dict:
@@ -301,8 +303,8 @@ def stage_distill(run: Run, student_base: str) -> dict:
 
 def main(argv):
     rc = parse_overrides(R1Config(), argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if rc.device == "auto" else rc.device
-    preset = rc.preset if rc.preset != "auto" else ("gpu" if device == "cuda" else "cpu")
+    device = init_distributed(rc.device)  # under torchrun: join the group; rank 0 alone writes and prints
+    preset = rc.preset if rc.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
     if preset not in PRESETS:
         raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
     for key in SIZES:  # 0 means "the preset's"
@@ -313,7 +315,7 @@ def main(argv):
     if unknown:
         raise SystemExit(f"error: --stages: unknown stage(s) {unknown}; choose from {','.join(STAGES)}")
     for s in STAGES:
-        os.makedirs(run.dir(s), exist_ok=True)
+        os.makedirs(run.dir(s), exist_ok=True)  # every rank: harmless, and no rank waits for another's mkdir
     t_start = time.time()
     print(f"train_r1: preset {preset} on {device}; stages {','.join(run.selected())} -> {rc.out_dir}")
     base_path = rc.base or ensure_base(run.p["pretrain"], os.path.join(run.root, f"base_{run.p['pretrain']}"), device)
@@ -356,15 +358,16 @@ def main(argv):
                "student_base_checkpoint": student_base, "zero_checkpoint": rc.zero_ckpt if "R1-Zero" in rows else None,
                "models": {k: {m: v for m, v in r.items() if m != "samples"} for k, r in rows.items()},
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
-    with open(os.path.join(rc.out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
     table = report_table(summary["models"])
-    with open(os.path.join(rc.out_dir, "report.md"), "w") as f:
-        f.write(f"# nanor1 R1 recipe, preset {preset} ({seconds / 60:.1f} min)\n\n{table}\n\n"
-                + stage_notes(summary["stages"]) + "\n")
-    plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
+    if is_main():
+        with open(os.path.join(rc.out_dir, "report.md"), "w") as f:
+            f.write(f"# nanor1 R1 recipe, preset {preset} ({seconds / 60:.1f} min)\n\n{table}\n\n"
+                    + stage_notes(summary["stages"]) + "\n")
+        plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
     print("\n" + table)
     print(f"\nwrote {rc.out_dir}/report.md, report.png, summary.json; total {seconds / 60:.1f} min")
+    cleanup()
 
 
 def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
@@ -383,8 +386,7 @@ def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
     if key not in data:
         print(f"\n=== evaluating {name}: {path} ===")
         data[key] = evaluate_model(run.load(path), run.tok, run.rc, max_new)
-        with open(cache, "w") as f:
-            json.dump(data, f)
+        _write_json(cache, data)
     return data[key]
 
 
@@ -442,10 +444,21 @@ def plot_report(models: dict, path: str) -> None:
     os.replace(path + ".tmp.png", path)
 
 
+def _write_json(path, obj):
+    _write_text(path, json.dumps(obj, indent=1, ensure_ascii=False))
+
+
 def _write_jsonl(path, rows):
-    with open(path + ".tmp", "w") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    os.replace(path + ".tmp", path)
+    _write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _write_text(path, text):
+    """Rank 0 writes (atomically); every rank waits until it has, since any rank may read the file next."""
+    if is_main():
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+    barrier()
 
 
 def _read_jsonl(path):
@@ -456,8 +469,10 @@ def _read_jsonl(path):
 
 
 def _save_state(path, state):
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    if is_main():
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    barrier()
 
 
 if __name__ == "__main__":

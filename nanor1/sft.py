@@ -9,8 +9,11 @@ A row is <bos> prompt response <eos>, right-padded. Only response tokens and the
 response tokens of the batch.
 
 Data position: the order of epoch e is a permutation seeded by (seed, e), and batch b of that epoch is
-order[b*B:(b+1)*B], so the data a step sees is a pure function of the step: a resumed run (`resume=True`)
-continues with exactly the batches an uninterrupted run would have seen.
+order[b*B:(b+1)*B] (the last one topped up from the epoch's start, so every batch has B rows), so the data a step
+sees is a pure function of the step: a resumed run (`resume=True`) continues with exactly the batches an
+uninterrupted run would have seen. Under torchrun each rank takes its B / world rows of the step's batch, and the
+loss is divided by the whole batch's response-token count, so N processes take one process's step
+(nanor1/distributed.py).
 """
 import math
 import os
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.distributed import all_reduce, barrier, ddp, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.pretrain import lr_at, make_optimizer
 from nanor1.tokenizer import get_tokenizer
@@ -65,21 +69,23 @@ def collate(encoded: list[tuple[list[int], list[int]]], pad_id: int):
     return inputs, targets, mask
 
 
-def sft_loss(model, inputs, targets, mask, autocast=None) -> torch.Tensor:
-    """Mean cross-entropy over the response tokens of the batch (prompt tokens get no loss)."""
+def sft_loss(model, inputs, targets, mask, autocast=None, n_tokens=None) -> torch.Tensor:
+    """Cross-entropy summed over the response tokens (prompt tokens get no loss), divided by n_tokens (default: this
+    batch's response-token count, i.e. the mean)."""
     with (autocast or torch.autocast("cpu", enabled=False)):
         logits = model(inputs)                                                     # (B, T, V)
     loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
     m = mask.flatten().float()
-    return (loss * m).sum() / m.sum().clamp(min=1)
+    return (loss * m).sum() / (m.sum().clamp(min=1) if n_tokens is None else max(n_tokens, 1.0))
 
 
 def batch_indices(n: int, step: int, cfg: SFTConfig) -> list[int]:
-    """Example indices of `step` (a pure function of the step; see the module docstring)."""
+    """Example indices of `step`: always batch_size of them (a pure function of the step; module docstring)."""
     per_epoch = math.ceil(n / cfg.batch_size)
     epoch, b = divmod(step, per_epoch)
     order = list(range(n))
     random.Random(cfg.seed * 1_000_003 + epoch).shuffle(order)
+    order = order * math.ceil(cfg.batch_size / n + 1)  # the last batch is topped up from the epoch's start
     return order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
 
 
@@ -140,15 +146,18 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
         print(f"sft: {len(keep)} examples ({dropped} longer than {cfg.max_len} tokens dropped), {n_tok} response "
               f"tokens, {cfg.epochs} epochs = {cfg.steps} steps of {cfg.batch_size}")
     model.train()
+    fwd = ddp(model)  # one process: the model itself
     t0, loss_val, bad = time.time(), float("nan"), 0
     for step in range(start, cfg.steps):
-        inputs, targets, mask = (t.to(device) for t in collate([keep[i] for i in batch_indices(len(keep), step, cfg)],
-                                                                 tok.pad_id))
+        rows = shard(batch_indices(len(keep), step, cfg))  # this rank's rows of the step's batch
+        inputs, targets, mask = (t.to(device) for t in collate([keep[i] for i in rows], tok.pad_id))
         for g in optimizer.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss = sft_loss(model, inputs, targets, mask, autocast)
+        n_all = all_reduce(float(mask.sum()))  # response tokens of the whole batch, all ranks
+        loss = sft_loss(fwd, inputs, targets, mask, autocast, n_tokens=n_all) * world()  # DDP averages: undo it
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        loss = all_reduce(loss.detach(), "mean")  # = the whole batch's mean token loss, the same on every rank
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
             bad += 1  # never train on NaN/inf: skip and count; stop if it keeps happening
@@ -168,6 +177,7 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
         if (step + 1) % cfg.ckpt_every == 0:
             save(step + 1)
     save(cfg.steps)
+    barrier()  # under torchrun, other ranks may load model.pt next: wait until rank 0 has written it
     plot_metrics(log.path, os.path.join(out_dir, f"{log_name}.png"), ["loss", "lr"], title=f"SFT ({log_name})")
     return {"steps": cfg.steps, "examples": len(keep), "dropped_too_long": dropped, "final_loss": loss_val,
             "seconds": round(time.time() - t0, 1)}

@@ -7,6 +7,8 @@
 grpo OUT             a few GRPO steps per loss type on the tiny model; rank 0 saves the final weights and each
                      step's gathered rollouts to OUT/<loss_type>.pt (the test replays them in one process)
 with_pid OUT ...     write this rank's pid to OUT/pid.<rank>, then run the given script (the rank-death test)
+sft OUT              a few SFT steps on the tiny model (masked loss, uneven token counts per rank); rank 0 writes
+                     OUT/model.pt (the test compares it with one process)
 hangs                rank 1 stays alive but never joins the next collective (rank 0 must time out)
 dies_before K ...    run train_zero.py, but every rank exits with status 3 before GRPO step K, after rank 0 has
                      written the checkpoints of the steps before (a killed run, for the resume test)
@@ -107,10 +109,29 @@ def dies_before(k: int, args: list[str]) -> None:
     train_zero.main(args[1:])
 
 
+def sft_examples() -> list[dict]:
+    from nanor1.r1_data import general_examples
+    return general_examples(12, seed=0)  # responses of different lengths: ranks hold different token counts
+
+
+def sft_config():
+    from nanor1.sft import SFTConfig
+    return SFTConfig(epochs=1, batch_size=4, lr=1e-3, warmup_steps=0, log_every=1)
+
+
+def sft(out: str) -> None:
+    from nanor1.sft import sft as run_sft
+    init_distributed("cpu")
+    run_sft(tiny_model(), sft_examples(), sft_config(), out, quiet=True)
+    cleanup()
+
+
 if __name__ == "__main__":
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "grpo":
         grpo(rest[0])
+    elif mode == "sft":
+        sft(rest[0])
     elif mode == "with_pid":
         with_pid(rest[0], rest[1:])
     elif mode == "hangs":

@@ -8,6 +8,8 @@ torchrun) on the real entry points or on tests/dist_worker.py, with tiny configs
 - GRPO: 2 ranks, 3 steps per loss type, against 1 process given the same (gathered) rollouts;
 - a rank killed with SIGKILL makes the run exit non-zero within seconds, taking the other rank with it;
 - a rank stuck (alive) outside a collective makes the other fail after the process group's timeout;
+- SFT (masked loss, different token counts per rank): 2 ranks x 2 rows = 1 process x 4 rows;
+- train_r1.py (every stage, tiny) runs under 2 ranks;
 - train_zero.py killed after a 2-rank checkpoint resumes under 2 ranks to the weights of an uninterrupted run.
 """
 import os
@@ -56,6 +58,36 @@ def test_pretraining_two_ranks_take_the_step_of_one_process(tmp_path):
     assert [r["step"] for r in rows_b] == [1, 2, 3]  # rank 0 alone logged, each step once
     for ra, rb in zip(rows_a, rows_b):  # the logged loss is the whole batch's, reduced over the ranks
         assert abs(ra["loss"] - rb["loss"]) < 1e-5
+
+
+def test_sft_two_ranks_take_the_step_of_one_process(tmp_path):
+    from nanor1.sft import sft
+    p = torchrun(WORKER, "sft", str(tmp_path / "two"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    model = dist_worker.tiny_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    sft(model, dist_worker.sft_examples(), dist_worker.sft_config(), str(tmp_path / "one"), quiet=True)
+    two = load_checkpoint(str(tmp_path / "two" / "model.pt"))["model"]
+    diff, moved = max_diff(model.state_dict(), two), max_diff(model.state_dict(), start)
+    print(f"\nsft, 3 steps, batch 4 = 2 ranks x 2 rows (masked, uneven tokens): max |param diff| {diff:.2e} "
+          f"(weights moved {moved:.2e})")
+    assert diff < 1e-6 and moved > 1e-4
+    rows_a, rows_b = (read_jsonl(str(tmp_path / run / "sft.jsonl")) for run in ("one", "two"))
+    assert [r["step"] for r in rows_b] == [1, 2, 3]
+    assert all(abs(a["loss"] - b["loss"]) < 1e-5 for a, b in zip(rows_a, rows_b))
+
+
+def test_train_r1_runs_under_two_ranks(tmp_path):
+    p = torchrun("train_r1.py", "--preset=tiny", f"--out_dir={tmp_path / 'r1'}", timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    summary = read_json(tmp_path / "r1" / "summary.json")
+    assert "student R1-Zero RL" in summary["models"] and summary["stages"]["3"]["rejection"]["drawn"] == 8 * 4
+
+
+def read_json(path):
+    import json
+    with open(path) as f:
+        return json.load(f)
 
 
 def _tiny_base_init() -> dict:

@@ -106,11 +106,13 @@ def test_sft_learns_and_resumes_the_same_run(tmp_path):
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
 
 
-def test_sft_batches_cover_each_epoch_once():
+def test_sft_batches_are_full_and_cover_each_epoch():
     cfg = SFTConfig(batch_size=4)
     for epoch in range(2):
-        seen = sorted(i for b in range(3) for i in batch_indices(10, epoch * 3 + b, cfg))
-        assert seen == list(range(10))
+        batches = [batch_indices(10, epoch * 3 + b, cfg) for b in range(3)]
+        assert all(len(b) == 4 for b in batches)  # the last is topped up: ranks always split a full batch
+        assert set(i for b in batches for i in b) == set(range(10)) and len(set(batches[0] + batches[1])) == 8
+    assert batch_indices(3, 0, SFTConfig(batch_size=8)) and len(batch_indices(3, 0, SFTConfig(batch_size=8))) == 8
 
 
 # ----------------------------------------------------------------------------- stage 3 filter
