@@ -187,6 +187,12 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "=== stage 2" in r.stdout and "=== stage 3" in r.stdout and "=== stage 1" not in r.stdout
     assert os.path.getmtime(tmp_path / "r1" / "stage1_cold_start" / "model.pt") == before
+    # --resume keeps finished stages and finishes the one that has no stage.json yet (as after a kill)
+    os.remove(tmp_path / "r1" / "stage4_all_rl" / "stage.json")
+    r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--resume"], tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "=== stage 4" in r.stdout and "=== stage 3" not in r.stdout and "=== stage distill" not in r.stdout
+    assert "resumed" in r.stdout and os.path.exists(tmp_path / "r1" / "stage4_all_rl" / "stage.json")
 
 
 def test_train_r1_rejects_bad_options(tmp_path):
