@@ -112,8 +112,12 @@ def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
                          return_samples=2)
     general = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
                        families=GENERAL_FAMILIES, return_samples=2)
+    # language mixing shows at the RL sampling temperature, not at 0.6 (README, issue 10): measured on zh prompts
+    hot = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, temperature=1.0, top_p=1.0,
+                   max_new_tokens=max_new_tokens, seed=1234, langs=("zh",))
     row = {k: reasoning[k] for k in METRICS}
     row["zh_lang_mix_rate"] = reasoning["by_lang"]["zh"]["lang_mix_rate"]
+    row["zh_lang_mix_rate_T1"] = hot["lang_mix_rate"]
     row["general_pass@1"] = general["pass@1"]
     row["general_format_rate"] = general["format_rate"]
     row["samples"] = reasoning["samples"] + general["samples"]
@@ -401,7 +405,7 @@ def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
 
 
 COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@4", True), ("format_rate", "format", True),
-           ("lang_mix_rate", "mix", True), ("zh_lang_mix_rate", "mix(zh)", True), ("mean_len", "len", False),
+           ("lang_mix_rate", "mix", True), ("zh_lang_mix_rate_T1", "mix(zh,T=1)", True), ("mean_len", "len", False),
            ("aha_rate", "aha", True), ("general_pass@1", "general", True)]
 
 
@@ -437,7 +441,7 @@ def plot_report(models: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     keys = [("pass@1", "reasoning pass@1"), ("general_pass@1", "non-reasoning score"),
-            ("lang_mix_rate", "language-mix rate"), ("mean_len", "mean length (tokens)")]
+            ("zh_lang_mix_rate_T1", "language mixing (zh prompts, T=1)"), ("mean_len", "mean length (tokens)")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))
     names = list(models)
     for ax, (k, title) in zip(axes, keys):

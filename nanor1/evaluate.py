@@ -115,11 +115,11 @@ def summarize(rows: list[dict], k: int) -> dict:
 
 @torch.no_grad()
 def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320, seed=1234,
-             batch_prompts=32, families=FAMILIES, return_samples=0) -> dict:
+             batch_prompts=32, families=FAMILIES, return_samples=0, langs=("en", "zh")) -> dict:
     """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a dict."""
     was_training = model.training
     model.eval()
-    problems = heldout_set(n_per_cell, seed=seed, families=families)
+    problems = [p for p in heldout_set(n_per_cell, seed=seed, families=families) if p.lang in langs]
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                             stop_token_ids=(tok.answer_end_id,))
     device = next(model.parameters()).device
