@@ -12,7 +12,7 @@ Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with i
   1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base
   2 reasoning   GRPO from stage 1: accuracy + format + language consistency (rule rewards only)
   3 rejection   sample k per train prompt from stage 2, keep the correct / well-formed / single-language /
-                finished / unique ones, add non-reasoning data (number words, en<->zh), SFT the *base* 2 epochs
+                finished / unique ones, add non-reasoning data (translating steps en<->zh), SFT the *base* 2 epochs
   4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part,
                 general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
   distill       a smaller student (cpu_small) SFT'd on the stage-3 data, against the same student given R1-Zero RL
@@ -22,7 +22,7 @@ from train_zero.py, if present), stages 1-4, the student's base, the distilled a
 
 Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) rather
 than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`);
-the non-reasoning score is the exact-match accuracy of the number-words family, which the reward model never sees.
+the non-reasoning score is the exact-match accuracy of the translation family, which the reward model never sees.
 """
 import json
 import os
@@ -89,8 +89,8 @@ PRESETS = {
     "tiny": dict(pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8, general_n=8,
                  rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
                  grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
-    "cpu": dict(pretrain="cpu_long", student="cpu_small", cold_start_n=1000, rl_steps=30, rs_prompts=384,
-                general_n=1500, rm_pairs=2000, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
+    "cpu": dict(pretrain="cpu_long", student="cpu_small", cold_start_n=1000, rl_steps=30, rs_prompts=768,
+                general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
                 grpo=dict(prompts_per_step=16, num_generations=8, max_new_tokens=400, beta=0.05, lr=2e-4,
                           mask_truncated_completions=True, difficulties="1,2")),
     "gpu": dict(pretrain="gpu", student="cpu", cold_start_n=4000, rl_steps=200, rs_prompts=4000, general_n=2000,
@@ -107,7 +107,7 @@ METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_
 # shared pieces: evaluation, GRPO runs, stage bookkeeping
 
 def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
-    """Reasoning (held-out, recipe §6 protocol) and the non-reasoning score (exact match on held-out number words)."""
+    """Reasoning (held-out, recipe §6 protocol) and the non-reasoning score (exact match on held-out translations)."""
     reasoning = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
                          return_samples=2)
     general = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
@@ -250,7 +250,7 @@ def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
 def stage4(run: Run) -> dict:
     out = run.dir("4")
     model = run.load(os.path.join(run.dir("3"), "model.pt"))
-    rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which already reads number words
+    rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which has learned the task
     rm_path = os.path.join(out, "reward_model.pt")
     pairs = preference_pairs(random.Random(run.rc.seed + 3), run.rc.rm_pairs)
     heldout_pairs = preference_pairs(random.Random(run.rc.seed + 4), max(16, run.rc.rm_pairs // 8),

@@ -16,7 +16,7 @@ import dataclasses
 import random
 
 from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency
-from nanor1.tasks import FAMILIES, Habits, format_prompt, sample_problem, trace_parts, verify
+from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, Habits, format_prompt, sample_problem, trace_parts, verify
 
 # Long-CoT habits (recipe §5: "long, readable"): every countdown miss is followed by another try until a hit,
 # most arithmetic/linear results are checked by the inverse operation, some slips are caught and fixed.
@@ -55,7 +55,7 @@ def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3) 
     return out, dict(stats)
 
 
-def general_examples(n: int, seed: int = 0, families=("numwords",), zh: float = 0.3) -> list[dict]:
+def general_examples(n: int, seed: int = 0, families=GENERAL_FAMILIES, zh: float = 0.3) -> list[dict]:
     """Non-reasoning SFT data (stage 3): reference responses to train-split problems of the general families."""
     rng = random.Random(seed)
     out = []

@@ -10,9 +10,9 @@ rules (recipe §3, §5).
 Bradley-Terry: P(chosen > rejected) = sigmoid(r(chosen) - r(rejected)); the loss is -log of that. The score is the
 head applied to the final hidden state of the last token (the whole response has been read by then).
 
-The pairs are synthetic, from the non-reasoning family (nanor1/tasks/numwords.py): chosen = a correct, well-formed,
-single-language response; rejected = the same response with one realistic flaw (a wrong number, the wrong target
-language, digits instead of words, thinking in the other language, broken tags). A reward model learns which flaws
+The pairs are synthetic, from the non-reasoning family (nanor1/tasks/translate.py): chosen = a correct, well-formed,
+single-language response; rejected = the same response with one realistic flaw (a wrong answer: a number changed or
+the sentence left untranslated; an answer cut short; thinking in the other language; broken tags). A reward model learns which flaws
 it can see cheaply; what it cannot tell apart, RL against it will not fix (reward hacking; recipe §3), which is why
 R1 used it only in the last part of the final stage, and why train_r1.py measures the task with the exact verifier.
 """
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from nanor1.model import GPT
 from nanor1.sampler import left_pad
-from nanor1.tasks import Habits, format_prompt, numwords, sample_problem, solution_trace, trace_parts
+from nanor1.tasks import GENERAL_FAMILIES, Habits, format_prompt, sample_problem, solution_trace, trace_parts
+from nanor1.tasks import wrong_answer
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -77,8 +78,8 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
 # -----------------------------------------------------------------------------
 # synthetic preference pairs
 
-FLAWS = ("wrong_number", "wrong_language", "digits", "think_language", "broken_format")
-FLAW_WEIGHTS = (0.5, 0.15, 0.1, 0.1, 0.15)  # most pairs differ in the answer itself: the hard, useful case
+FLAWS = ("wrong_answer", "cut_short", "think_language", "broken_format")
+FLAW_WEIGHTS = (0.55, 0.15, 0.15, 0.15)  # most pairs differ in the answer itself: the hard, useful case
 
 
 def _response(think: str, answer: str) -> str:
@@ -87,13 +88,10 @@ def _response(think: str, answer: str) -> str:
 
 def rejected_response(problem, rng: random.Random, flaw: str) -> str:
     think, answer = trace_parts(problem, rng, Habits())
-    direction, n = problem.data
-    if flaw == "wrong_number":
-        return _response(think, numwords.wrong_answer(problem.data, rng))
-    if flaw == "wrong_language":
-        return _response(think, numwords.english(n) if answer == numwords.chinese(n) else numwords.chinese(n))
-    if flaw == "digits":
-        return _response(think, str(n))
+    if flaw == "wrong_answer":
+        return _response(think, wrong_answer(problem, rng))
+    if flaw == "cut_short":
+        return _response(think, answer[:max(1, len(answer) // 2)].rstrip())
     if flaw == "think_language":
         other = trace_parts(dataclasses.replace(problem, lang="zh" if problem.lang == "en" else "en"), rng, Habits())[0]
         return _response(other, answer)
@@ -106,10 +104,10 @@ def rejected_response(problem, rng: random.Random, flaw: str) -> str:
 
 
 def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[dict]:
-    """n pairs {"prompt", "chosen", "rejected", "flaw"} over numwords problems of `split`."""
+    """n pairs {"prompt", "chosen", "rejected", "flaw"} over general (non-reasoning) problems of `split`."""
     pairs = []
     for _ in range(n):
-        p = sample_problem(rng, "numwords", rng.randint(1, 3), split=split)
+        p = sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split=split)
         flaw = rng.choices(FLAWS, FLAW_WEIGHTS)[0]
         pairs.append({"prompt": format_prompt(p), "chosen": solution_trace(p, rng, Habits()),
                       "rejected": rejected_response(p, rng, flaw), "flaw": flaw})

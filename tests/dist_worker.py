@@ -109,9 +109,10 @@ def dies_before(k: int, args: list[str]) -> None:
     train_zero.main(args[1:])
 
 
-def sft_examples() -> list[dict]:
-    from nanor1.r1_data import general_examples
-    return general_examples(12, seed=0)  # responses of different lengths: ranks hold different token counts
+def sft_examples(n: int = 12) -> list[dict]:
+    """Short examples of different lengths: the ranks hold different response-token counts."""
+    return [{"prompt": f"Q: {i}+{i * 7}", "response": f"<think> {' '.join(['step'] * (i % 5))} </think> "
+             f"<answer> {i * 8} </answer>"} for i in range(n)]
 
 
 def sft_config():

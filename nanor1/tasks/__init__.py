@@ -5,7 +5,7 @@ correct-by-construction reasoning traces, exact verifiers, the R1-Zero template 
     arithmetic  column-wise + - * with carries, optionally checked by the inverse operation
     linear      solve a*x+b = c*x+d step by step, optionally checked by substitution
 and one non-reasoning family (GENERAL_FAMILIES, used from stage 3 of train_r1.py on, never in pretraining):
-    numwords    write a number in English / Chinese words, or translate number words between them
+    translate   translate one worked step of a trace between English and Chinese
 
 Each family lives in its own module with the same five functions (generate, question, verify,
 segments, wrong_answer); this file holds the shared API. Print a few examples with
@@ -15,11 +15,11 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from nanor1.tasks import arithmetic, countdown, linear, numwords
+from nanor1.tasks import arithmetic, countdown, linear, translate
 
 FAMILIES: tuple[str, ...] = ("countdown", "arithmetic", "linear")  # reasoning: what R1-Zero trains and evaluates
-GENERAL_FAMILIES: tuple[str, ...] = ("numwords",)                   # non-reasoning (recipe §5, stages 3-4)
-_MODULES = {"countdown": countdown, "arithmetic": arithmetic, "linear": linear, "numwords": numwords}
+GENERAL_FAMILIES: tuple[str, ...] = ("translate",)                   # non-reasoning (recipe §5, stages 3-4)
+_MODULES = {"countdown": countdown, "arithmetic": arithmetic, "linear": linear, "translate": translate}
 LANGS = ("en", "zh")
 
 # recipe §4, verbatim structure, one line. Deliberately content-free: no hint on how to reason.
