@@ -11,7 +11,7 @@ Bradley-Terry: P(chosen > rejected) = sigmoid(r(chosen) - r(rejected)); the loss
 head applied to the final hidden state of the last token (the whole response has been read by then).
 
 The pairs are synthetic, from the non-reasoning family (nanor1/tasks/translate.py): chosen = a correct, well-formed,
-single-language response; rejected = the same response with one realistic flaw (a wrong answer: a number changed or
+single-language response; rejected = the same response with one realistic flaw (a wrong answer: a number changed;
 the sentence left untranslated; an answer cut short; thinking in the other language; broken tags). A reward model learns which flaws
 it can see cheaply; what it cannot tell apart, RL against it will not fix (reward hacking; recipe §3), which is why
 R1 used it only in the last part of the final stage, and why train_r1.py measures the task with the exact verifier.
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from nanor1.model import GPT
 from nanor1.sampler import left_pad
 from nanor1.tasks import GENERAL_FAMILIES, Habits, format_prompt, sample_problem, solution_trace, trace_parts
-from nanor1.tasks import wrong_answer
+from nanor1.tasks import translate, wrong_answer
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -78,8 +78,10 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
 # -----------------------------------------------------------------------------
 # synthetic preference pairs
 
-FLAWS = ("wrong_answer", "cut_short", "think_language", "broken_format")
-FLAW_WEIGHTS = (0.55, 0.15, 0.15, 0.15)  # most pairs differ in the answer itself: the hard, useful case
+FLAWS = ("wrong_answer", "untranslated", "cut_short", "think_language", "broken_format")
+# most pairs differ in the answer itself: the hard, useful case. "untranslated" has its own share because RL against a
+# reward model that could not tell it apart learned exactly that (the answer = the question's sentence; README)
+FLAW_WEIGHTS = (0.4, 0.25, 0.1, 0.1, 0.15)
 
 
 def _response(think: str, answer: str) -> str:
@@ -90,6 +92,8 @@ def rejected_response(problem, rng: random.Random, flaw: str) -> str:
     think, answer = trace_parts(problem, rng, Habits())
     if flaw == "wrong_answer":
         return _response(think, wrong_answer(problem, rng))
+    if flaw == "untranslated":
+        return _response(think, translate.source(problem.data))
     if flaw == "cut_short":
         return _response(think, answer[:max(1, len(answer) // 2)].rstrip())
     if flaw == "think_language":
@@ -119,9 +123,9 @@ def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[d
 
 @dataclass
 class RMConfig:
-    epochs: int = 2
+    epochs: int = 3
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
