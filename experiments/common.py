@@ -12,7 +12,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
@@ -53,6 +52,7 @@ PRESETS = {
                  grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
     "cpu": dict(pretrain="cpu", steps=20, seeds=3, eval_every=10, eval_n=6, grpo=SMALL_WORLD),
 }
+_BASE_EVALS = {}  # step-0 evaluation per (base, arm, evaluation size): identical for every seed of an arm
 SCALARS = ("pass@1", "cons@k", "format_rate", "mean_len", "aha_rate", "truncation_rate")
 
 
@@ -129,7 +129,9 @@ def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, 
         return p
 
     print(f"\n{arm} seed {gcfg.seed}: {gcfg.steps} steps x {gcfg.prompts_per_step} prompts x {gcfg.num_generations}")
-    curve, rows, seconds = [run_eval(0, 0.0)], [], 0.0
+    base_key = (base, arm, cfg.eval_n_per_cell, cfg.eval_k, gcfg.max_new_tokens)  # the seeds of an arm share it
+    _BASE_EVALS[base_key] = _BASE_EVALS.get(base_key) or run_eval(0, 0.0)
+    curve, rows, seconds = [_BASE_EVALS[base_key]], [], 0.0
     print(STEP_HEADER)
     while trainer.step < gcfg.steps:
         row = train_step(trainer)
@@ -215,10 +217,3 @@ def mean_pm(s: dict, scale: float = 100.0, unit: str = "%") -> str:
         return f"{scale * s['mean']:.1f}{unit}"
     return (f"{scale * s['mean']:.1f}{unit} +- {scale * s['std']:.1f} (min {scale * s['min']:.1f}, "
             f"max {scale * s['max']:.1f}, n={s['n']})")
-
-
-def timed(fn):
-    """Run fn(), print and return (its value, seconds)."""
-    t0 = time.time()
-    out = fn()
-    return out, time.time() - t0
