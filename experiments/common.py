@@ -168,6 +168,25 @@ def train_mean(result: dict, key: str, last: int = 0) -> float:
     return statistics.fmean(rows) if rows else float("nan")
 
 
+def arm_summary(by_arm: dict, keys) -> dict:
+    """{arm: {"base": step-0 value, "final": spread over seeds of the last evaluation}} for each key."""
+    return {arm: {"base": {k: res[0]["curve"][0][k] for k in keys}, "final": {k: final_spread(res, k) for k in keys}}
+            for arm, res in by_arm.items()}
+
+
+def print_arm_table(summary: dict, keys, counts=("mean_len", "steps_per_response")):
+    """One line per key: each arm's base -> final mean +- std; keys in `counts` are plain numbers, others rates."""
+    for k in keys:
+        scale, unit = (1, "") if k in counts else (100, "%")
+        print(f"  {k:18s} " + "   ".join(f"{arm}: {s['base'][k] * scale:.1f}{unit} -> {mean_pm(s['final'][k], scale, unit)}"
+                                       for arm, s in summary.items()))
+
+
+def runs_of(by_arm: dict) -> dict:
+    """The per-seed evaluation curves, for the result JSON."""
+    return {arm: [{"seed": r["seed"], "curve": r["curve"]} for r in res] for arm, res in by_arm.items()}
+
+
 def plot_arms(by_arm: dict, panels: list, path: str, title: str, x: str = "step"):
     """One panel per (key, label, source) with source "curve" (held-out evaluations) or "train" (training batch);
     one colour per arm, one thin line per seed, the mean over seeds bold."""

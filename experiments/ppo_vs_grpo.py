@@ -25,7 +25,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import ensure_base, final_spread, grpo_config, mean_pm, parse, plot_arms, run_arm, write_result  # noqa: E402
+from common import (ensure_base, final_spread, grpo_config, mean_pm, parse, plot_arms, run_arm,  # noqa: E402
+                    runs_of, write_result)
 
 from nanor1.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
 from nanor1.ppo import PPOConfig, PPOTrainer  # noqa: E402
@@ -159,7 +160,8 @@ def main(argv):
     plot_arms(by_arm, [("pass@1", "held-out pass@1", "curve"), ("peak_mb", "training memory (MB)", "train"),
                        ("seconds", "seconds per step", "train"), ("r_accuracy", "train batch accuracy", "train")],
               os.path.join(cfg.out_dir, "ppo_vs_grpo.png"), "GRPO vs PPO with a critic (same base, same samples)")
-    print(f"wrote {write_result(cfg, 'ppo_vs_grpo', {'base': base, 'summary': summary, 'ratios': ratios, 'costs': costs, 'runs': {a: [{k: r[k] for k in ('seed', 'curve')} for r in res] for a, res in by_arm.items()}})}")
+    print("wrote " + write_result(cfg, "ppo_vs_grpo", {"base": base, "summary": summary, "ratios": ratios,
+                                                     "costs": costs, "runs": runs_of(by_arm)}))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (ensure_base, final_spread, grpo_config, mean_pm, parse, plot_arms, run_arm,  # noqa: E402
-                    write_result)
+from common import (arm_summary, ensure_base, grpo_config, parse, plot_arms, print_arm_table, run_arm,  # noqa: E402
+                    runs_of, write_result)
 
 from nanor1.evaluate import judge  # noqa: E402
 from nanor1.process_reward import step_stats  # noqa: E402  (also registers the reward "process")
@@ -48,19 +48,17 @@ def main(argv):
                     for seed in range(cfg.seeds)] for arm, w in ARMS.items()}
     keys = ("pass@1", "process_score", "step_accuracy", "steps_per_response", "distinct_step_frac", "mean_len",
             "format_rate")
-    summary = {arm: {"base": {k: res[0]["curve"][0][k] for k in keys},
-                     "final": {k: final_spread(res, k) for k in keys}} for arm, res in by_arm.items()}
-    print(f"\nheld-out after {cfg.steps} RL steps, mean +- std over {cfg.seeds} seeds (base in brackets):")
-    for k in keys:
-        scale, unit = (1, "") if k in ("steps_per_response", "mean_len") else (100, "%")
-        print(f"  {k:20s} [{summary['outcome']['base'][k] * scale:6.1f}{unit}]  " + "   ".join(
-            f"{arm}: {mean_pm(s['final'][k], scale, unit)}" for arm, s in summary.items()))
+    summary = arm_summary(by_arm, keys)
+    print(f"\nheld-out, base (step 0) -> after {cfg.steps} RL steps, mean +- std over {cfg.seeds} seeds:")
+    print_arm_table(summary, keys)
     plot_arms(by_arm, [("pass@1", "held-out pass@1", "curve"), ("process_score", "held-out process score", "curve"),
                        ("steps_per_response", "steps per response", "curve"),
-                       ("step_accuracy", "step accuracy", "curve"), ("r_accuracy", "train batch accuracy", "train")],
+                       ("step_accuracy", "step accuracy", "curve"), ("r_accuracy", "train batch accuracy", "train"),
+                       ("r_process", "train batch process score", "train")],
               os.path.join(cfg.out_dir, "process_reward.png"), "Outcome vs process reward (same base, same budget)")
     samples = {arm: res[0]["curve"][-1]["samples"] for arm, res in by_arm.items()}
-    print(f"wrote {write_result(cfg, 'process_reward', {'base': base, 'arms': ARMS, 'summary': summary, 'samples_final': samples, 'runs': {a: [{k: r[k] for k in ('seed', 'curve')} for r in res] for a, res in by_arm.items()}})}")
+    print("wrote " + write_result(cfg, "process_reward", {"base": base, "arms": ARMS, "summary": summary,
+                                                        "samples_final": samples, "runs": runs_of(by_arm)}))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import ensure_base, final_spread, grpo_config, mean_pm, parse, plot_arms, run_arm, write_result  # noqa: E402
+from common import (arm_summary, ensure_base, grpo_config, parse, plot_arms, print_arm_table, run_arm,  # noqa: E402
+                    runs_of, write_result)
 
 from nanor1.evaluate import judge  # noqa: E402
 from nanor1.rewards import TAGS, extract_answer, parse_expression_numbers, parse_number, think_text  # noqa: E402
@@ -129,20 +130,17 @@ def main(argv):
     base = ensure_base(cfg)
     by_arm = {arm: [run_arm(cfg, base, arm, grpo_config(cfg, seed), extra=contract_metrics, **kw)
                     for seed in range(cfg.seeds)] for arm, kw in ARMS.items()}
-    summary = {arm: {"base": {k: res[0]["curve"][0][k] for k in KEYS}, "final": {k: final_spread(res, k) for k in KEYS}}
-               for arm, res in by_arm.items()}
+    summary = arm_summary(by_arm, KEYS)
     print(f"\nheld-out, each arm under its own contract; base (step 0) -> after {cfg.steps} RL steps, "
           f"mean +- std over {cfg.seeds} seeds:")
-    for k in KEYS:
-        scale, unit = (1, "") if k == "mean_len" else (100, "%")
-        print(f"  {k:16s} " + "   ".join(f"{arm}: {s['base'][k] * scale:.1f}{unit} -> {mean_pm(s['final'][k], scale, unit)}"
-                                       for arm, s in summary.items()))
+    print_arm_table(summary, KEYS)
     plot_arms(by_arm, [("pass@1", "held-out pass@1", "curve"), ("unparseable", "unparseable answers", "curve"),
                        ("confident_wrong", "confident wrong answers", "curve"),
                        ("unsupported", "answer not in reasoning", "curve"), ("format_rate", "format (own contract)", "curve")],
               os.path.join(cfg.out_dir, "tags.png"), "<think>/<answer> template vs tag-free 'Answer:' (same base, budget)")
     samples = {arm: res[0]["curve"][-1]["samples"] for arm, res in by_arm.items()}
-    print(f"wrote {write_result(cfg, 'tags', {'base': base, 'summary': summary, 'samples_final': samples, 'runs': {a: [{k: r[k] for k in ('seed', 'curve')} for r in res] for a, res in by_arm.items()}})}")
+    print("wrote " + write_result(cfg, "tags", {"base": base, "summary": summary, "samples_final": samples,
+                                              "runs": runs_of(by_arm)}))
 
 
 if __name__ == "__main__":

@@ -57,26 +57,20 @@ def test_ppo_vs_grpo_measures_memory_and_time_of_both_arms(root):
     assert (out / "ppo_vs_grpo.png").stat().st_size > 1000
 
 
-def test_process_reward_compares_both_rewards_with_step_statistics(root):
-    out = root / "exp_pr"
-    run("process_reward.py", f"--out_dir={out}")
-    res = json.loads((out / "process_reward.json").read_text())
-    for arm in ("outcome", "process"):
-        final = res["summary"][arm]["final"]
-        assert {"pass@1", "process_score", "steps_per_response", "step_accuracy"} <= set(final)
-    assert (out / "process_reward.png").stat().st_size > 1000
-
-
-def test_tags_reports_unparseable_and_confident_wrong_rates_per_template(root):
-    out = root / "exp_tags"
-    run("tags.py", f"--out_dir={out}")
-    res = json.loads((out / "tags.json").read_text())
-    for arm in ("tags", "plain"):
-        for k in ("pass@1", "unparseable", "confident_wrong", "unsupported", "tag_leak"):
-            assert 0.0 <= res["summary"][arm]["base"][k] <= 1.0
-    assert (out / "tags.png").stat().st_size > 1000
+@pytest.mark.parametrize("script, name, keys", [
+    ("process_reward.py", "process_reward", ("pass@1", "process_score", "steps_per_response", "step_accuracy")),
+    ("tags.py", "tags", ("pass@1", "unparseable", "confident_wrong", "unsupported", "tag_leak")),
+])
+def test_reward_and_template_comparisons_report_their_metrics_per_arm_before_and_after(root, script, name, keys):
+    out = root / f"exp_{name}"
+    run(script, f"--out_dir={out}")
+    res = json.loads((out / f"{name}.json").read_text())
+    assert len(res["summary"]) == 2
+    for arm in res["summary"].values():
+        assert all(0.0 <= arm["base"][k] for k in keys) and all(arm["final"][k]["n"] == 1 for k in keys)
+    assert (out / f"{name}.png").stat().st_size > 1000
 
 
 def test_a_rerun_reuses_the_cached_arms(root):
-    out = root / "exp_pr"
+    out = root / "exp_process_reward"
     assert "cached" in run("process_reward.py", f"--out_dir={out}")
