@@ -18,11 +18,14 @@ import re
 
 from nanor1.rewards import parse_expression, register_reward, think_text
 
-# an expression of integers (a leading minus allowed), + - * / and parentheses, holding at least one operator, then
-# "=" and an integer.
-# Guards: not glued to a letter or digit before (the "x" of "3*x=12", the "5" of "x5"), and the result not followed
-# by more arithmetic or a fraction (the "122" of "122+69/79" is not the value of the left side).
-_STEP_RE = re.compile(r"(?<![A-Za-z0-9_.)])(-?[0-9()]+(?:[+\-*/][0-9()\-]+)+)=(-?[0-9]+)(?![0-9+*/]|-[0-9]|\.[0-9])",
+# A step: operands (an integer, a minus sign only right after an operator or at the start, parentheses around)
+# joined by + - * /, then "=" and an integer. Guards: nothing glued on before (no letter, digit, parenthesis or
+# operator: not the "x" of "3*x=12", and a match can only start where its run starts, which keeps matching linear in
+# the text), and the result not followed by more arithmetic or a fraction (the "122" of "122+69/79" is not the value
+# of the left side). A minus is never both operator and sign, so any text matches one way only (no exponential
+# backtracking; tests/test_reward_fuzz.py times every registered reward on adversarial strings).
+_OPERAND = r"[()]*-?[0-9]+[()]*"
+_STEP_RE = re.compile(rf"(?<![A-Za-z0-9_.()+\-*/])({_OPERAND}(?:[+\-*/]{_OPERAND})+)=(-?[0-9]+)(?![0-9+*/]|-[0-9]|\.[0-9])",
                       re.ASCII)
 
 
@@ -32,7 +35,7 @@ def split_steps(completion) -> list[tuple[str, str]]:
     for m in _STEP_RE.finditer(think_text(completion)):
         lhs = m.group(1)
         while lhs.count("(") > lhs.count(")") and lhs.startswith("("):
-            lhs = lhs[1:]  # "(2+5)*9: 2+5=7" never gets here, but "x=(12/3=4" style leftovers might
+            lhs = lhs[1:]  # "(1+2=3)": the match starts at the parenthesis
         steps.append((lhs, m.group(2)))
     return steps
 

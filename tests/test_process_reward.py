@@ -3,6 +3,7 @@
     python -m pytest tests/test_process_reward.py -q
 """
 import random
+import time
 
 import pytest
 
@@ -64,3 +65,11 @@ def test_every_caught_slip_in_a_generated_trace_is_found():
 
 def test_registered_as_a_reward():
     assert REWARDS["process"] is process_reward
+
+
+@pytest.mark.parametrize("text", ["(" * 5000, "1-" * 5000, "-1" * 5000 + "x", "(1-" * 3000, "1*9*" * 3000,
+                                  "(" * 2000 + "1-" * 2000])
+def test_adversarial_text_is_scored_in_linear_time(text):
+    t0 = time.time()
+    process_reward(f"<think>{text}</think>")
+    assert time.time() - t0 < 0.05  # a step pattern with nested ambiguity took 1-3 s on these
