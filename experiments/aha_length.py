@@ -71,7 +71,8 @@ def main(argv):
     result = {
         "run_dir": cfg.run_dir, "base_checkpoint": s["base_checkpoint"], "grpo_config": s["grpo_config"],
         "heldout": {"first": {k: curve[0].get(k) for k in keys}, "last": {k: curve[-1].get(k) for k in keys},
-                    "max_aha_rate": max(c["aha_rate"] for c in curve), "max_mean_len": max(c["mean_len"] for c in curve)},
+                    "max_aha_rate": max(c["aha_rate"] for c in curve),
+                    "max_mean_len": max(c["mean_len"] for c in curve)},
         "train_batch": {"aha_rate_first5": window_mean(train, "aha_rate", True),
                         "aha_rate_last5": window_mean(train, "aha_rate", False),
                         "len_mean_first5": window_mean(train, "len_mean", True),
@@ -79,9 +80,10 @@ def main(argv):
         "curve": [{k: c.get(k) for k in ("step", *keys)} for c in curve],
         "samples": early_late_samples(curve)}
     h, t = result["heldout"], result["train_batch"]
-    print(f"held-out (T=0.6), step {curve[0]['step']} -> {curve[-1]['step']}: pass@1 {100 * h['first']['pass@1']:.1f}% -> "
-          f"{100 * h['last']['pass@1']:.1f}%, aha {100 * h['first']['aha_rate']:.1f}% -> {100 * h['last']['aha_rate']:.1f}% "
-          f"(max {100 * h['max_aha_rate']:.1f}%), length {h['first']['mean_len']:.0f} -> {h['last']['mean_len']:.0f} tokens "
+    first, last = h["first"], h["last"]
+    print(f"held-out (T=0.6), step {curve[0]['step']} -> {curve[-1]['step']}: pass@1 {100 * first['pass@1']:.1f}% -> "
+          f"{100 * last['pass@1']:.1f}%, aha {100 * first['aha_rate']:.1f}% -> {100 * last['aha_rate']:.1f}% "
+          f"(max {100 * h['max_aha_rate']:.1f}%), length {first['mean_len']:.0f} -> {last['mean_len']:.0f} tokens "
           f"(max {h['max_mean_len']:.0f})")
     print(f"training batches (T=1.0), first 5 -> last 5 steps: aha {100 * t['aha_rate_first5']:.1f}% -> "
           f"{100 * t['aha_rate_last5']:.1f}%, length {t['len_mean_first5']:.0f} -> {t['len_mean_last5']:.0f}")

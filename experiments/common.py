@@ -178,8 +178,9 @@ def print_arm_table(summary: dict, keys, counts=("mean_len", "steps_per_response
     """One line per key: each arm's base -> final mean +- std; keys in `counts` are plain numbers, others rates."""
     for k in keys:
         scale, unit = (1, "") if k in counts else (100, "%")
-        print(f"  {k:18s} " + "   ".join(f"{arm}: {s['base'][k] * scale:.1f}{unit} -> {mean_pm(s['final'][k], scale, unit)}"
-                                       for arm, s in summary.items()))
+        cells = [f"{arm}: {s['base'][k] * scale:.1f}{unit} -> {mean_pm(s['final'][k], scale, unit)}"
+                 for arm, s in summary.items()]
+        print(f"  {k:18s} " + "   ".join(cells))
 
 
 def runs_of(by_arm: dict) -> dict:

@@ -136,8 +136,9 @@ def main(argv):
     print_arm_table(summary, KEYS)
     plot_arms(by_arm, [("pass@1", "held-out pass@1", "curve"), ("unparseable", "unparseable answers", "curve"),
                        ("confident_wrong", "confident wrong answers", "curve"),
-                       ("unsupported", "answer not in reasoning", "curve"), ("format_rate", "format (own contract)", "curve")],
-              os.path.join(cfg.out_dir, "tags.png"), "<think>/<answer> template vs tag-free 'Answer:' (same base, budget)")
+                       ("unsupported", "answer not in reasoning", "curve"),
+                       ("format_rate", "format (own contract)", "curve")],
+              os.path.join(cfg.out_dir, "tags.png"), "R1 tags vs tag-free Answer: (same base and budget)")
     samples = {arm: res[0]["curve"][-1]["samples"] for arm, res in by_arm.items()}
     print("wrote " + write_result(cfg, "tags", {"base": base, "summary": summary, "samples_final": samples,
                                               "runs": runs_of(by_arm)}))

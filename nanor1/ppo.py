@@ -117,8 +117,8 @@ class PPOTrainer(GRPOTrainer):
             old_logp[idx, :Tm] = token_logprobs(completion_logits(self.model, *args, self.autocast).flatten(0, 1),
                                                 tokens.flatten(), cfg.temperature).view(len(idx), Tm)
             if ref_logp is not None:
-                ref_logp[idx, :Tm] = token_logprobs(completion_logits(self.ref_model, *args, self.autocast)
-                                                    .flatten(0, 1), tokens.flatten(), cfg.temperature).view(len(idx), Tm)
+                ref_logits = completion_logits(self.ref_model, *args, self.autocast).flatten(0, 1)
+                ref_logp[idx, :Tm] = token_logprobs(ref_logits, tokens.flatten(), cfg.temperature).view(len(idx), Tm)
             old_values[idx, :Tm] = self.critic(*args).float()
         return old_logp, ref_logp, old_values
 
