@@ -115,8 +115,14 @@ def summarize(rows: list[dict], k: int) -> dict:
 
 @torch.no_grad()
 def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320, seed=1234,
-             batch_prompts=32, families=FAMILIES, return_samples=0, langs=("en", "zh")) -> dict:
-    """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a dict."""
+             batch_prompts=32, families=FAMILIES, return_samples=0, langs=("en", "zh"), prompt_fn=format_prompt,
+             judge_fn=judge, return_rows=False) -> dict:
+    """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a dict.
+
+    langs keeps the held-out problems of those prompt languages. prompt_fn(problem) -> str and
+    judge_fn(text, problem, n_tokens, truncated) -> dict let an experiment change the template or add per-response
+    facts (experiments/: a tag-free template, process-reward step counts); judge_fn must return at least judge()'s
+    keys. return_rows=True adds every per-response dict as result["rows"]."""
     was_training = model.training
     model.eval()
     problems = [p for p in heldout_set(n_per_cell, seed=seed, families=families) if p.lang in langs]
@@ -128,13 +134,13 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     rows, samples = [], []
     for start in range(0, len(mine), batch_prompts):
         ids, batch = zip(*mine[start:start + batch_prompts])
-        gen = generate(model, [tok.encode(format_prompt(p)) for p in batch], k, params, pad_id=tok.pad_id,
+        gen = generate(model, [tok.encode(prompt_fn(p)) for p in batch], k, params, pad_id=tok.pad_id,
                        eos_id=tok.eos_id, generator=gen_rng)
         texts = gen.completions(tok)
         for row, text in enumerate(texts):
             i = gen.prompt_index[row].item()
             p = batch[i]
-            r = judge(text, p, int(gen.lengths[row]), gen.finish_reason[row] == "length")
+            r = judge_fn(text, p, int(gen.lengths[row]), gen.finish_reason[row] == "length")
             r.update(problem_id=ids[i], family=p.family, difficulty=p.difficulty, lang=p.lang)
             rows.append(r)
             if len(samples) < return_samples and row % k == 0:
@@ -150,6 +156,8 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     result["by_lang"] = {lang: summarize([r for r in rows if r["lang"] == lang], k) for lang in ("en", "zh")}
     if return_samples:
         result["samples"] = samples
+    if return_rows:
+        result["rows"] = rows
     return result
 
 

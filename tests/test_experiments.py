@@ -1,0 +1,76 @@
+"""experiments/ (one script per claim of the R1 report) as a specification: each one's tiny preset runs end to end in
+under 60 s and writes its JSON result and PNG plot.
+
+    python -m pytest tests/test_experiments.py -q
+
+One tiny base model is pretrained per session and shared: the scripts reuse <dirname(out_dir)>/base_tiny.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nanor1.pretrain import PretrainConfig, pretrain
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    pretrain(PretrainConfig(preset="tiny", out_dir=str(root / "base_tiny")), quiet=True)
+    return root
+
+
+def run(script, *args):
+    t0 = time.time()
+    p = subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), "--preset=tiny", *args], cwd=REPO,
+                       env=ENV, capture_output=True, text=True, timeout=120)
+    seconds = time.time() - t0
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "reusing" in p.stdout  # the shared tiny base, not a new pretraining
+    assert seconds < 60, seconds
+    return p.stdout
+
+
+def test_aha_length_runs_r1_zero_when_missing_and_reports_both_curves(root):
+    run("aha_length.py", f"--run_dir={root / 'zero'}")
+    res = json.loads((root / "zero" / "aha_length.json").read_text())
+    assert [c["step"] for c in res["curve"]] == [0, 1, 2]
+    assert {"pass@1", "aha_rate", "mean_len"} <= set(res["heldout"]["last"])
+    assert res["samples"]["early"]["step"] == 0 and res["samples"]["late"]["step"] == 2
+    assert (root / "zero" / "aha_length.png").stat().st_size > 1000
+
+
+def test_ppo_vs_grpo_measures_memory_and_time_of_both_arms(root):
+    out = root / "exp_ppo"
+    run("ppo_vs_grpo.py", f"--out_dir={out}")
+    res = json.loads((out / "ppo_vs_grpo.json").read_text())
+    g, p = res["summary"]["grpo"], res["summary"]["ppo"]
+    assert p["state_mb"] > 1.5 * g["state_mb"]  # the critic, its gradients and AdamW moments
+    assert p["activations_mb_peak"] > g["activations_mb_peak"] > 0
+    assert g["seconds"] > 0 and p["seconds"] > 0
+    assert (out / "ppo_vs_grpo.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("script, name, keys", [
+    ("process_reward.py", "process_reward", ("pass@1", "process_score", "steps_per_response", "step_accuracy")),
+    ("tags.py", "tags", ("pass@1", "unparseable", "confident_wrong", "unsupported", "tag_leak")),
+])
+def test_reward_and_template_comparisons_report_their_metrics_per_arm_before_and_after(root, script, name, keys):
+    out = root / f"exp_{name}"
+    run(script, f"--out_dir={out}")
+    res = json.loads((out / f"{name}.json").read_text())
+    assert len(res["summary"]) == 2
+    for arm in res["summary"].values():
+        assert all(0.0 <= arm["base"][k] for k in keys) and all(arm["final"][k]["n"] == 1 for k in keys)
+    assert (out / f"{name}.png").stat().st_size > 1000
+
+
+def test_a_rerun_reuses_the_cached_arms(root):
+    out = root / "exp_process_reward"
+    assert "cached" in run("process_reward.py", f"--out_dir={out}")
