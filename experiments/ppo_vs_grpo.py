@@ -106,10 +106,10 @@ def state_bytes(trainer) -> int:
 def metered(cls):
     """cls with an update() that records state_mb and activations_mb_peak in its stats."""
     class Metered(cls):
-        def update(self, r):
+        def update(self, r, whole=None):
             params = {p.untyped_storage().data_ptr() for m in models_of(self) for p in m.parameters()}
             with SavedTensorMeter(skip=params) as meter:
-                stats = super().update(r)
+                stats = super().update(r, whole)
             stats["activations_mb_peak"] = meter.peak / 2 ** 20
             stats["state_mb"] = state_bytes(self) / 2 ** 20
             stats["peak_mb"] = stats["state_mb"] + stats["activations_mb_peak"]

@@ -122,7 +122,10 @@ class PPOTrainer(GRPOTrainer):
             old_values[idx, :Tm] = self.critic(*args).float()
         return old_logp, ref_logp, old_values
 
-    def update(self, r: Rollout) -> dict:
+    def update(self, r: Rollout, whole: Rollout | None = None) -> dict:
+        """One process only: `whole` (all ranks' rollouts, passed by grpo.train_step) must be r itself."""
+        if whole is not None and whole is not r:
+            raise SystemExit("error: PPOTrainer runs in one process (experiments/ppo_vs_grpo.py), not under torchrun")
         cfg, t0 = self.cfg, time.time()
         batches = self.micro_batches(r)
         mask = r.mask
