@@ -38,7 +38,7 @@ from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.evaluate import evaluate
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
-                         save_training_checkpoint, train_step)
+                         parse_weights, save_training_checkpoint, train_step)
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
@@ -78,6 +78,7 @@ class R1Config:
     all_rl_steps: int = 0            # stage 4 GRPO steps
     rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
     general_frac: float = 0.5        # stage 4, last part: share of general prompts
+    reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards of stages 2 and 4 (recipe §3)
     eval_n: int = 0                  # held-out problems per (family, difficulty)
     eval_k: int = 4
 
@@ -99,7 +100,6 @@ PRESETS = {
                           mask_truncated_completions=True, micro_batch_rows=128)),
 }
 SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "all_rl_steps", "eval_n")
-REASONING_WEIGHTS = "accuracy=1.0,format=0.25,language=0.25"   # recipe §3: stage 2 adds language consistency
 METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate")
 
 
@@ -198,7 +198,7 @@ def stage1(run: Run, base_path: str) -> dict:
 
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
-    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=REASONING_WEIGHTS)
+    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights)
     run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
     return {"grpo_config": asdict(gcfg.resolved())}
 
@@ -281,7 +281,7 @@ def stage4(run: Run) -> dict:
             return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split="train")
         return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
 
-    weights = {"accuracy": 1.0, "format": 0.25, "language": 0.25}
+    weights = parse_weights(run.rc.reasoning_weights)
 
     def reward_fn(text, problem, step):
         if problem.family not in GENERAL_FAMILIES:
@@ -290,7 +290,7 @@ def stage4(run: Run) -> dict:
         fmt = format_reward(text, problem)
         return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
 
-    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=REASONING_WEIGHTS)
+    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights)
     trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
     return {"reward_model": rm_info, "rm_from_step": rm_start, "grpo_config": asdict(gcfg.resolved())}
@@ -321,6 +321,7 @@ def main(argv):
     preset = rc.preset if rc.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
     if preset not in PRESETS:
         raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
+    parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
     rc.zero_ckpt = rc.zero_ckpt or os.path.join(os.path.dirname(rc.out_dir.rstrip("/")) or ".", "zero", "model.pt")

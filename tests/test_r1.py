@@ -201,6 +201,8 @@ def test_train_r1_rejects_bad_options(tmp_path):
     assert r.returncode != 0 and "--stages" in r.stderr
     r = _run(["--rl_stepz=3"], tmp_path)
     assert r.returncode != 0 and "rl_stepz" in r.stderr
+    r = _run(["--reasoning_weights=accuracy=1,helpful=2"], tmp_path)
+    assert r.returncode != 0 and "helpful" in r.stderr
 
 
 def test_a_missing_earlier_stage_is_a_clear_error(tmp_path):
