@@ -40,7 +40,7 @@ from nanor1.distributed import all_gather_object, barrier, cleanup, init_distrib
 from nanor1.evaluate import evaluate
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          parse_weights, save_training_checkpoint, train_step)
-from nanor1.metrics import MetricsLog, plot_metrics
+from nanor1.metrics import MetricsLog, plot_metrics, plt  # plt: matplotlib with the file-only backend
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
@@ -376,10 +376,9 @@ def main(argv):
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
     _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
     table = report_table(summary["models"])
+    _write_text(os.path.join(rc.out_dir, "report.md"), f"# nanor1 R1 recipe, preset {preset} ({seconds / 60:.1f} "
+                f"min)\n\n{table}\n\n" + stage_notes(summary["stages"]) + "\n")
     if is_main():
-        with open(os.path.join(rc.out_dir, "report.md"), "w") as f:
-            f.write(f"# nanor1 R1 recipe, preset {preset} ({seconds / 60:.1f} min)\n\n{table}\n\n"
-                    + stage_notes(summary["stages"]) + "\n")
         plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
     print("\n" + table)
     print(f"\nwrote {rc.out_dir}/report.md, report.png, summary.json; total {seconds / 60:.1f} min")
@@ -397,7 +396,10 @@ def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
 def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
     """Models made elsewhere (base, R1-Zero) are evaluated once per checkpoint file and evaluation setting."""
     cache = os.path.join(run.rc.out_dir, "eval_cache.json")
-    data = json.load(open(cache)) if os.path.exists(cache) else {}
+    data = {}
+    if os.path.exists(cache):
+        with open(cache) as f:
+            data = json.load(f)
     key = f"{os.path.abspath(path)}|{os.path.getmtime(path)}|{run.rc.eval_n}|{run.rc.eval_k}|{max_new}"
     if key not in data:
         print(f"\n=== evaluating {name}: {path} ===")
@@ -423,6 +425,8 @@ def stage_notes(stages: dict) -> str:
     out = []
     if "1" in stages:
         out.append(f"- stage 1: cold-start builder {stages['1'].get('builder')}, {stages['1'].get('seconds')} s")
+    if "2" in stages:
+        out.append(f"- stage 2: {stages['2'].get('seconds')} s")
     if "3" in stages:
         out.append(f"- stage 3: rejection sampling {stages['3'].get('rejection')}, {stages['3'].get('seconds')} s")
     if "4" in stages:
@@ -432,16 +436,10 @@ def stage_notes(stages: dict) -> str:
     if "distill" in stages:
         d = stages["distill"]
         out.append(f"- distillation: SFT {d.get('seconds_sft')} s vs R1-Zero RL on the student {d.get('seconds_rl')} s")
-    for s in ("2",):
-        if s in stages:
-            out.append(f"- stage {s}: {stages[s].get('seconds')} s")
     return "\n".join(out)
 
 
 def plot_report(models: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     keys = [("pass@1", "reasoning pass@1"), ("general_pass@1", "non-reasoning score"),
             ("zh_lang_mix_rate_T1", "language mixing (zh prompts, T=1)"), ("mean_len", "mean length (tokens)")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))

@@ -16,7 +16,8 @@ import dataclasses
 import random
 
 from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency
-from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, Habits, format_prompt, sample_problem, trace_parts, verify
+from nanor1.tasks import (FAMILIES, GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem,
+                          solution_trace, trace_parts, verify)
 
 # Long-CoT habits (recipe §5: "long, readable"): every countdown miss is followed by another try until a hit,
 # most arithmetic/linear results are checked by the inverse operation, some slips are caught and fixed.
@@ -27,7 +28,7 @@ SUMMARY = {"en": "Summary: the answer is {answer}.", "zh": "总结：答案是 {
 def cold_start_example(problem, rng: random.Random, habits: Habits = COLD_START_HABITS) -> dict | None:
     """{"prompt", "response", ...} or None if the trace is not a correct, single-language, well-formed answer."""
     think, answer = trace_parts(problem, rng, habits)
-    response = f"<think> {think} {SUMMARY[problem.lang].format(answer=answer)} </think> <answer> {answer} </answer>"
+    response = format_response(f"{think} {SUMMARY[problem.lang].format(answer=answer)}", answer)
     if not (verify(problem, answer) and format_ok(response) and language_consistency(response, problem) == 1.0):
         return None
     return {"prompt": format_prompt(problem), "response": response, "family": problem.family,
@@ -61,9 +62,8 @@ def general_examples(n: int, seed: int = 0, families=GENERAL_FAMILIES, zh: float
     out = []
     for _ in range(n):
         p = sample_problem(rng, rng.choice(families), rng.randint(1, 3), "zh" if rng.random() < zh else "en")
-        think, answer = trace_parts(p, rng, Habits())
-        out.append({"prompt": format_prompt(p), "response": f"<think> {think} </think> <answer> {answer} </answer>",
-                    "family": p.family, "difficulty": p.difficulty, "lang": p.lang})
+        out.append({"prompt": format_prompt(p), "response": solution_trace(p, rng, Habits()), "family": p.family,
+                    "difficulty": p.difficulty, "lang": p.lang})
     return out
 
 

@@ -11,9 +11,10 @@ Bradley-Terry: P(chosen > rejected) = sigmoid(r(chosen) - r(rejected)); the loss
 
 The pairs are synthetic, from the non-reasoning family (nanor1/tasks/translate.py): chosen = a correct, well-formed,
 single-language response; rejected = the same response with one realistic flaw (a wrong answer: a number changed;
-the sentence left untranslated; an answer cut short; thinking in the other language; broken tags). A reward model learns which flaws
-it can see cheaply; what it cannot tell apart, RL against it will not fix (reward hacking; recipe §3), which is why
-R1 used it only in the last part of the final stage, and why train_r1.py measures the task with the exact verifier.
+the sentence left untranslated; an answer cut short; thinking in the other language; broken tags). A reward model
+learns which flaws it can see cheaply; what it cannot tell apart, RL against it will not fix (reward hacking;
+recipe §3), which is why R1 used it only in the last part of the final stage, and why train_r1.py measures the task
+with the exact verifier.
 """
 import dataclasses
 import math
@@ -27,8 +28,8 @@ import torch.nn.functional as F
 
 from nanor1.model import GPT
 from nanor1.sampler import left_pad
-from nanor1.tasks import GENERAL_FAMILIES, Habits, format_prompt, sample_problem, solution_trace, trace_parts
-from nanor1.tasks import translate, wrong_answer
+from nanor1.tasks import (GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem, solution_trace,
+                          trace_parts, translate, wrong_answer)
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -89,27 +90,23 @@ FLAWS = ("wrong_answer", "untranslated", "cut_short", "think_language", "broken_
 FLAW_WEIGHTS = (0.4, 0.25, 0.1, 0.1, 0.15)
 
 
-def _response(think: str, answer: str) -> str:
-    return f"<think> {think} </think> <answer> {answer} </answer>"
-
-
 def rejected_response(problem, rng: random.Random, flaw: str) -> str:
     think, answer = trace_parts(problem, rng, Habits())
     if flaw == "wrong_answer":
-        return _response(think, wrong_answer(problem, rng))
+        return format_response(think, wrong_answer(problem, rng))
     if flaw == "untranslated":
-        return _response(think, translate.source(problem.data))
+        return format_response(think, translate.source(problem.data))
     if flaw == "cut_short":
-        return _response(think, answer[:max(1, len(answer) // 2)].rstrip())
+        return format_response(think, answer[:max(1, len(answer) // 2)].rstrip())
     if flaw == "think_language":
         other = trace_parts(dataclasses.replace(problem, lang="zh" if problem.lang == "en" else "en"), rng, Habits())[0]
-        return _response(other, answer)
+        return format_response(other, answer)
     cut = rng.choice(("no_answer_tag", "no_think", "trailing"))
     if cut == "no_answer_tag":
         return f"<think> {think} </think> {answer}"
     if cut == "no_think":
         return f"<answer> {answer} </answer>"
-    return _response(think, answer) + " " + answer
+    return format_response(think, answer) + " " + answer
 
 
 def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[dict]:

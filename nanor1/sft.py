@@ -89,22 +89,6 @@ def batch_indices(n: int, step: int, cfg: SFTConfig) -> list[int]:
     return order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
 
 
-@torch.no_grad()
-def eval_loss(model, encoded, pad_id, batch_size=32) -> float:
-    """Response-token loss over a whole set (e.g. held-out SFT examples)."""
-    was = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for a in range(0, len(encoded), batch_size):
-        inputs, targets, mask = collate(encoded[a:a + batch_size], pad_id)
-        inputs, targets, mask = (t.to(next(model.parameters()).device) for t in (inputs, targets, mask))
-        n = int(mask.sum())
-        total += float(sft_loss(model, inputs, targets, mask)) * n
-        count += n
-    model.train(was)
-    return total / max(1, count)
-
-
 def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool = False, log_name: str = "sft",
         quiet: bool = False) -> dict:
     """Fine-tune `model` in place on examples [{"prompt", "response"}]; checkpoints to out_dir/model.pt (atomic,

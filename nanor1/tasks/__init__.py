@@ -124,11 +124,15 @@ def trace_parts(problem: Problem, rng: random.Random, habits: Habits) -> tuple[s
     return " ".join(words), answer
 
 
-def solution_trace(problem: Problem, rng: random.Random, habits: Habits) -> str:
-    """'<think> ... </think> <answer> ... </answer>'. The answer is correct unless the habits make the
-    trace give up after a miss (countdown), in which case it answers its last, wrong, try."""
-    think, answer = trace_parts(problem, rng, habits)
+def format_response(think: str, answer: str) -> str:
+    """The R1 output format: '<think> ... </think> <answer> ... </answer>'."""
     return f"<think> {think} </think> <answer> {answer} </answer>"
+
+
+def solution_trace(problem: Problem, rng: random.Random, habits: Habits) -> str:
+    """A response in the R1 format. The answer is correct unless the habits make the trace give up after a
+    miss (countdown), in which case it answers its last, wrong, try."""
+    return format_response(*trace_parts(problem, rng, habits))
 
 
 def wrong_answer(problem: Problem, rng: random.Random) -> str:
