@@ -101,7 +101,8 @@ PRESETS = {
                           mask_truncated_completions=True, micro_batch_rows=128)),
 }
 SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "all_rl_steps", "eval_n")
-METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate")
+METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate",
+           "readable_rate")
 
 
 # -----------------------------------------------------------------------------
@@ -410,7 +411,7 @@ def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
 
 COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@4", True), ("format_rate", "format", True),
            ("lang_mix_rate", "mix", True), ("zh_lang_mix_rate_T1", "mix(zh,T=1)", True), ("mean_len", "len", False),
-           ("aha_rate", "aha", True), ("general_pass@1", "general", True)]
+           ("aha_rate", "aha", True), ("readable_rate", "readable", True), ("general_pass@1", "general", True)]
 
 
 def report_table(models: dict) -> str:

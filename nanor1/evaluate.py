@@ -7,7 +7,8 @@
 pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
 discouraged for long-CoT models); cons@k is the majority vote over the same k samples. Also: format-valid rate,
 language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
-responses with and without self-correction, each broken down by task family and difficulty.
+responses with and without self-correction, readability (rewards.is_readable: well-formed, finished, one language,
+no loops, the answer derived in the reasoning), each broken down by task family and difficulty.
 Under torchrun each rank samples a contiguous share of the held-out problems and the judged rows are gathered, so
 every rank returns the same result (nanor1/distributed.py). The samples differ from one process's (each rank has
 its own generator): the same problems, the same statistics, other draws.
@@ -33,7 +34,7 @@ import torch
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
-from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, think_text
+from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
 from nanor1.tokenizer import get_tokenizer
@@ -73,6 +74,7 @@ def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
         "reasoning": len(think.strip()) >= DIRECT_THINK_CHARS,
         "miss": miss is not None,
         "retry_after_miss": miss is not None and has_aha(think[miss.end():]),
+        "readable": is_readable(completion, problem, truncated),
     }
 
 
@@ -102,6 +104,7 @@ def summarize(rows: list[dict], k: int) -> dict:
         "acc_aha": _rate(rows, "correct", lambda r: r["aha"]),
         "acc_no_aha": _rate(rows, "correct", lambda r: not r["aha"]),
         "n_aha": sum(r["aha"] for r in rows), "truncation_rate": _rate(rows, "truncated"),
+        "readable_rate": _rate(rows, "readable"),
         "acc_reasoning": _rate(rows, "correct", lambda r: r["reasoning"]),
         "acc_direct": _rate(rows, "correct", lambda r: not r["reasoning"]),
         "n_reasoning": sum(r["reasoning"] for r in rows),
@@ -170,7 +173,7 @@ def _fmt(v, pct=True):
 def format_table(result: dict) -> str:
     """Fixed-width table: overall, per family, per difficulty."""
     cols = [("pass@1", True), ("cons@k", True), ("format_rate", True), ("lang_mix_rate", True),
-            ("mean_len", False), ("aha_rate", True), ("acc_aha", True), ("acc_no_aha", True)]
+            ("mean_len", False), ("aha_rate", True), ("acc_aha", True), ("acc_no_aha", True), ("readable_rate", True)]
     head = f"{'':14s} " + " ".join(f"{c[:7]:>7s}" for c, _ in cols) + f" {'n':>5s}"
     lines = [f"held-out evaluation, T={result['temperature']}, k={result['k']} (rates in %)", head]
 

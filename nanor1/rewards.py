@@ -249,6 +249,37 @@ def has_aha(completion) -> bool:
     return _AHA_RE.search(think_text(completion)) is not None
 
 
+# ----------------------------------------------------------------------------- readability (recipe §5, §7)
+
+_SENTENCE_SPLIT_RE = re.compile(r"[.。!?！？\n]+")
+LOOP_REPEATS = 3  # the same sentence this many times in a row is a sampling loop
+
+
+def is_looping(text) -> bool:
+    """True if one sentence repeats LOOP_REPEATS times in a row (degenerate repetition)."""
+    sentences = [s.strip() for s in _SENTENCE_SPLIT_RE.split(text if isinstance(text, str) else "") if s.strip()]
+    run = 1
+    for a, b in zip(sentences, sentences[1:]):
+        run = run + 1 if a == b else 1
+        if run >= LOOP_REPEATS:
+            return True
+    return False
+
+
+def is_readable(completion, problem=None, truncated: bool = False) -> bool:
+    """The readability measure of this project (R1's complaint about R1-Zero: "poor readability, language mixing"):
+    a reader can follow the response from question to answer. All of: well-formed (one <think>, one <answer>),
+    finished (not cut at the token limit), one language, no sentence looping, and the answer written out in the
+    reasoning (so it is derived there, not only asserted). Deliberately not required: a summary line, which only
+    the cold-start data teaches; the measure must not be built to favour one stage."""
+    if truncated or not format_ok(completion) or is_lang_mixed(completion, problem):
+        return False
+    think = think_text(completion)
+    answer = extract_answer(completion)
+    squash = lambda s: re.sub(r"\s+", "", s)  # noqa: E731
+    return answer is not None and squash(answer) in squash(think) and not is_looping(think)
+
+
 # ----------------------------------------------------------------------------- registry
 
 REWARDS: dict[str, Callable[[str, "tasks.Problem"], float]] = {}

@@ -92,7 +92,7 @@ def test_judge_code_switching_is_mixed():
 def row(pid, answer, correct, aha=False, miss=False, retry=False, fmt=True, mixed=False, n=10, reasoning=True):
     return {"problem_id": pid, "answer": answer, "correct": correct, "aha": aha, "miss": miss,
             "retry_after_miss": retry, "format": fmt, "mixed": mixed, "len": n, "truncated": False,
-            "reasoning": reasoning}
+            "reasoning": reasoning, "readable": fmt and not mixed}
 
 
 def test_summarize_pass_at_1_is_mean_correctness():

@@ -43,7 +43,7 @@ def test_nothing_raises_and_every_call_is_fast():
     problems = [sample_problem(rng, f, d, lang) for f in FAMILIES + GENERAL_FAMILIES for d in (1, 2, 3) for lang in ("en", "zh")]
     texts = ADVERSARIAL + list(random_strings(rng, 10_000))
     parsers = [rewards.extract_answer, rewards.parse_number, rewards.parse_expression, rewards.format_ok,
-               rewards.think_text, rewards.language_fractions, rewards.has_aha]
+               rewards.think_text, rewards.language_fractions, rewards.has_aha, rewards.is_readable]
     weights = {name: 1.0 for name in REWARDS}
     worst, worst_text = 0.0, None
     for i, text in enumerate(texts):

@@ -7,7 +7,7 @@ import pytest
 
 from nanor1 import rewards
 from nanor1.rewards import (REWARDS, combined_reward, extract_answer, format_ok, has_aha, is_lang_mixed,
-                            language_consistency, language_fractions, parse_expression, parse_number,
+                            is_looping, is_readable, language_consistency, language_fractions, parse_expression, parse_number,
                             register_reward, think_text)
 from nanor1.tasks import Habits, Problem, countdown, sample_problem, solution_trace
 
@@ -109,6 +109,31 @@ def test_has_aha_not_on_plain_traces():
         p = sample_problem(rng, lang=rng.choice(["en", "zh"]))
         assert not has_aha(solution_trace(p, rng, plain))
     assert not has_aha("<think> awaited waiting </think>")
+
+
+def test_correct_traces_are_readable():
+    rng = random.Random(1)
+    habits = Habits(retry_after_miss=0.5, check_inverse=0.5)  # retries and caught slips are still readable
+    for _ in range(300):
+        p = sample_problem(rng, lang=rng.choice(["en", "zh"]))
+        assert is_readable(solution_trace(p, rng, habits), p), solution_trace(p, rng, habits)
+
+
+@pytest.mark.parametrize("completion, truncated", [
+    (GOOD, True),                                                                         # cut at the token limit
+    (GOOD.replace(" </answer>", ""), False),                                              # malformed
+    (GOOD.replace("numbers 6 2 4 3", "数字 6 2 4 3 的 加法"), False),                       # two languages
+    ("<think> try 6+2+4+3 = 15. 15 vs 29: no. </think> <answer> ((6+2)*4)-3 </answer>", False),  # asserted only
+    ("<think> " + "try 6+2 = 8. " * 3 + GOOD[8:], False),                                 # a loop
+])
+def test_unreadable_responses(completion, truncated):
+    assert not is_readable(completion, CD, truncated)
+    assert is_readable(GOOD, CD)
+
+
+def test_is_looping_needs_consecutive_repeats():
+    assert is_looping("a b. a b. a b.")
+    assert not is_looping("11 vs 7: no. try 2. 11 vs 7: no. try 3. 11 vs 7: no.")
 
 
 def test_registered_rewards():
