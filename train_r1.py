@@ -1,8 +1,8 @@
 """DeepSeek-R1, the full recipe at small scale: cold-start SFT -> reasoning RL -> rejection sampling + SFT ->
 RL for all scenarios, then distillation into a smaller student (recipe §5).
 
-    python train_r1.py                         # every stage, cpu preset: 28 min on 2 cores once the bases exist
-                                               # (a fresh clone first pretrains them: ~17 + ~3 min)
+    python train_r1.py                         # every stage, cpu preset: 31 min on 2 cores from a fresh clone
+                                               # (15 of them pretraining the two bases, reused afterwards)
     python train_r1.py --stages=2,3            # a subset, from the checkpoints earlier stages saved
     python train_r1.py --resume                # continue a killed run: finished stages are kept, the current resumes
     python train_r1.py --preset=tiny           # seconds-sized smoke run (tests)
@@ -341,7 +341,7 @@ def main(argv):
     max_new = run.p["grpo"]["max_new_tokens"]
     work = {"1": lambda: stage1(run, base_path), "2": lambda: stage2(run), "3": lambda: stage3(run, base_path),
             "4": lambda: stage4(run), "distill": lambda: stage_distill(run, student_base)}
-    records = {}
+    records, ran_now = {}, []
     for stage in STAGES:
         rec = run.done(stage)
         if rec is None and stage in run.selected():
@@ -351,6 +351,7 @@ def main(argv):
             info["seconds"] = round(time.time() - t0, 1)
             info["eval"] = _eval_stage(run, stage, max_new)
             rec = run.finish(stage, info)
+            ran_now.append(stage)
             print(f"  stage {stage} done in {info['seconds'] / 60:.1f} min (+ evaluation)")
         records[stage] = rec
 
@@ -377,8 +378,11 @@ def main(argv):
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
     _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
     table = report_table(summary["models"])
-    _write_text(os.path.join(rc.out_dir, "report.md"), f"# nanor1 R1 recipe, preset {preset} ({seconds / 60:.1f} "
-                f"min)\n\n{table}\n\n" + stage_notes(summary["stages"]) + "\n")
+    reused = [s for s, r in records.items() if r and s not in ran_now]
+    timing = (f"this invocation {seconds / 60:.1f} min; stages run: {','.join(ran_now) or 'none'}"
+              + (f"; reused: {','.join(reused)}" if reused else ""))
+    _write_text(os.path.join(rc.out_dir, "report.md"), f"# nanor1 R1 recipe, preset {preset} ({timing})\n\n"
+                f"{table}\n\n" + stage_notes(summary["stages"]) + "\n")
     if is_main():
         plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
     print("\n" + table)

@@ -173,7 +173,8 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
                                        "stage 4 all-scenario RL", "student base", "student distilled",
                                        "student R1-Zero RL"]
     for row in summary["models"].values():
-        for key in ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "general_pass@1"):
+        for key in ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "readable_rate",
+                    "general_pass@1"):
             assert key in row
     rej = summary["stages"]["3"]["rejection"]
     assert rej["drawn"] == 8 * 4 and sum(v for k, v in rej.items() if k in
@@ -194,6 +195,9 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "=== stage 4" in r.stdout and "=== stage 3" not in r.stdout and "=== stage distill" not in r.stdout
     assert "resumed" in r.stdout and os.path.exists(tmp_path / "r1" / "stage4_all_rl" / "stage.json")
+    # the report says which stages this invocation ran and which it reused
+    head = open(tmp_path / "r1" / "report.md").readline()
+    assert "stages run: 4;" in head and "reused: 1,2,3,distill" in head, head
 
 
 def test_train_r1_rejects_bad_options(tmp_path):
