@@ -22,11 +22,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model  # noqa: E402
+from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer, format_step, STEP_HEADER, train_step  # noqa: E402
-from nanor1.pretrain import PretrainConfig, pretrain  # noqa: E402
+from nanor1.pretrain import ensure_base as pretrain_base  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
 
 
@@ -50,7 +50,7 @@ SMALL_WORLD = dict(beta=0.05, lr=2e-4, max_new_tokens=400, mask_truncated_comple
 PRESETS = {
     "tiny": dict(pretrain="tiny", steps=2, seeds=1, eval_every=1, eval_n=1,
                  grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
-    "cpu": dict(pretrain="cpu", steps=20, seeds=3, eval_every=10, eval_n=6, grpo=SMALL_WORLD),
+    "cpu": dict(pretrain="cpu_v1", steps=20, seeds=3, eval_every=10, eval_n=6, grpo=SMALL_WORLD),
 }
 _BASE_EVALS = {}  # step-0 evaluation per (base, arm, evaluation size): identical for every seed of an arm
 SCALARS = ("pass@1", "cons@k", "format_rate", "mean_len", "aha_rate", "truncation_rate")
@@ -69,21 +69,13 @@ def parse(argv, name: str) -> ExpConfig:
 
 
 def ensure_base(cfg: ExpConfig) -> str:
-    """The base checkpoint: --base, else out/base_<preset>/model.pt, pretrained (or its pretraining resumed) there."""
+    """The base checkpoint: --base, else out/base_<pretraining preset>/model.pt, shared with train_zero.py and
+    pretrained (or its pretraining resumed) there when missing."""
     if cfg.base:
         return cfg.base
-    path = os.path.join(os.path.dirname(cfg.out_dir.rstrip("/")) or ".", f"base_{cfg.preset}", "model.pt")
-    try:
-        ck = load_checkpoint(path)
-        if ck.get("step", 0) >= ck.get("config", {}).get("steps", 1 << 30):
-            print(f"base: reusing {path}")
-            return path
-    except CheckpointError:
-        pass
-    print(f"base: pretraining {path} (preset {PRESETS[cfg.preset]['pretrain']})")
-    pretrain(PretrainConfig(preset=PRESETS[cfg.preset]["pretrain"], out_dir=os.path.dirname(path),
-                            resume=os.path.exists(path)), quiet=True)
-    return path
+    preset = PRESETS[cfg.preset]["pretrain"]
+    return pretrain_base(preset, os.path.join(os.path.dirname(cfg.out_dir.rstrip("/")) or ".", f"base_{preset}"),
+                         "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def grpo_config(cfg: ExpConfig, seed: int, cls=GRPOConfig, **overrides):

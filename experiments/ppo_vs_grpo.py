@@ -1,6 +1,6 @@
 """Claim: GRPO is cheaper than PPO with a critic (DeepSeekMath §4.1; recipe §1, §7: no value network).
 
-    python experiments/ppo_vs_grpo.py                  # cpu preset: GRPO, PPO, 1 seed each, 20 steps from out/base_cpu
+    python experiments/ppo_vs_grpo.py                  # cpu preset: GRPO, PPO, 1 seed each, 20 steps from out/base_cpu_v1
     python experiments/ppo_vs_grpo.py --seeds=3        # the accuracy-vs-time comparison with a seed spread
     python experiments/ppo_vs_grpo.py --preset=tiny    # the CI size (< 60 s)
 

@@ -1,6 +1,6 @@
 """Claim: outcome rewards beat process rewards (R1 report §4.2 "unsuccessful attempts": PRM; recipe §3, §7).
 
-    python experiments/process_reward.py                 # cpu preset: 2 arms x 3 seeds x 20 RL steps from out/base_cpu
+    python experiments/process_reward.py                 # cpu preset: 2 arms x 3 seeds x 20 RL steps from out/base_cpu_v1
     python experiments/process_reward.py --preset=tiny   # the CI size (< 60 s)
 
 Two arms from the same base, same GRPO settings, same sample budget; only the reward differs:

@@ -1,6 +1,6 @@
 """Claim: the <think>/<answer> template cuts malformed and hallucinated answers (R1 report §2.2.2; recipe §4, §7).
 
-    python experiments/tags.py                  # cpu preset: 2 templates x 3 seeds x 20 RL steps from out/base_cpu
+    python experiments/tags.py                  # cpu preset: 2 templates x 3 seeds x 20 RL steps from out/base_cpu_v1
     python experiments/tags.py --preset=tiny    # the CI size (< 60 s)
 
 Two arms from the same base, same GRPO settings and budget; only the contract differs:

@@ -1,7 +1,7 @@
 """Stage 0: pretrain the base model from scratch on the synthetic corpus (nanor1.corpus).
 
-    python -m nanor1.pretrain                        # cpu preset: ~5 minutes on 2 cores -> out/base/model.pt
-    python -m nanor1.pretrain --preset=cpu_long      # ~20 minutes: enough to copy the retry restatements
+    python -m nanor1.pretrain                        # cpu preset: ~4 minutes on 2 cores -> out/base/model.pt
+    python -m nanor1.pretrain --preset=cpu_long      # 13 minutes: enough to copy the retry restatements
     python -m nanor1.pretrain --resume               # continue a killed run exactly where it stopped
     torchrun --standalone --nproc_per_node=N -m nanor1.pretrain --preset=gpu   # N GPUs (or N CPU processes, gloo)
 
@@ -58,15 +58,19 @@ class PretrainConfig:
 
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
-    "cpu": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),        # 3.7 min solo on 2 cores (*)
-    "cpu_long": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),  # ~17 min on 2 cores
+    "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # ~3.6 min solo on 2 cores (*)
+    "cpu_long": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),  # 13 min solo on 2 cores
     "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # the distillation student's base
+    "cpu_v1": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
     "gpu": dict(model="gpu", steps=6000, batch_size=64, lr=6e-4),
 }
 # (*) The base learns to copy the numbers of a question (what every retry needs, recipe §9) in a sudden drop of
-# the loss; with the same 3.1M tokens, 1000 steps of 8 rows got there (pass@1 5.1%) and 500 steps of 16 did not
-# (1.0%). More, smaller steps buy that transition inside the 5-minute budget. 1300 steps took 307 s solo (over
-# budget) for 4.9% under train_zero's evaluation, against 3.8% at 1000 steps.
+# the loss, and that transition comes with optimizer steps more than with tokens or width: with the same 3.1M
+# tokens, 1000 steps of 8 rows got there and 500 steps of 16 did not (pass@1 1.0%). Measured with the evaluator's
+# defaults (T=0.6): cpu_v1 (4 layers x 128, 1000 steps, 3.7 min) 5.1%, at the 5% floor; 1300 steps 4.9% (307 s);
+# the 3-layer x 96 model (2 heads of 48) twice as fast per step, 1000 steps (1.8 min) 5.2%, 2000 steps
+# (~3.6 min) 14.8% (d3 0.0%, aha 2.8%). The cpu_long base stays on the 4-layer model: it has to copy the retry
+# restatements (the gate, README), which needed 11M tokens.
 
 
 def resolve(cfg: PretrainConfig) -> PretrainConfig:
@@ -198,13 +202,33 @@ def pretrain_finished(path) -> bool:
         return False
 
 
+def check_definition(path: str, preset: str) -> None:
+    """A base left from an older definition of `preset` (other model, steps or batch) is an error, not silently
+    reused: a changed preset means a different base, and every number measured on it would change too."""
+    try:
+        ck = load_checkpoint(path)
+    except CheckpointError:
+        return  # unreadable: pretrain() resumes or reports it
+    cfg, mc = ck.get("config", {}), ck.get("model_config", {})
+    want, model = resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
+    have = (mc.get("n_layer"), mc.get("n_embd"), cfg.get("steps"), cfg.get("batch_size"))
+    need = (model.n_layer, model.n_embd, want.steps, want.batch_size)
+    if have != need:
+        describe = "{} layers x {}, {} steps of {} rows".format
+        raise SystemExit(f"error: {path} was pretrained as {describe(*have)}, but preset {preset!r} is now "
+                         f"{describe(*need)}; delete {os.path.dirname(path) or '.'} to pretrain it again, or pass "
+                         f"--base=<checkpoint>")
+
+
 def ensure_base(preset: str, base_dir: str, device: str) -> str:
     """The base checkpoint of `preset` in base_dir: reused if finished, else pretrained (or resumed). Scripts
     share out/base_<preset> this way, so train_zero.py and train_r1.py pretrain a base once."""
     path = os.path.join(base_dir, "model.pt")
-    if os.path.exists(path) and pretrain_finished(path):
-        print(f"stage 0: reusing the base model {path}")
-        return path
+    if os.path.exists(path):
+        check_definition(path, preset)
+        if pretrain_finished(path):
+            print(f"stage 0: reusing the base model {path}")
+            return path
     print(f"stage 0: pretraining the base model ({preset}) -> {path}")
     return pretrain(PretrainConfig(preset=preset, out_dir=base_dir, device=device, resume=os.path.exists(path)))
 

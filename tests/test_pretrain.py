@@ -120,3 +120,13 @@ def test_non_finite_loss_skips_steps_then_stops(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.count("step skipped") == 5
     assert not os.path.exists(tmp_path / "model.pt")  # skipped steps neither train nor checkpoint
     assert read_jsonl(str(tmp_path / "pretrain.jsonl")) == []
+
+
+def test_ensure_base_reuses_a_finished_base_and_refuses_a_stale_one(trained, monkeypatch, capsys):
+    out, path = trained
+    assert pretrain_mod.ensure_base("tiny", str(out), "cpu") == path
+    assert "reusing" in capsys.readouterr().out
+    # the preset's definition changed since that base was made: a clear error, not a silently different base
+    monkeypatch.setitem(pretrain_mod.PRESETS, "tiny", {**pretrain_mod.PRESETS["tiny"], "steps": 60})
+    with pytest.raises(SystemExit, match="30 steps of 4 rows, but preset 'tiny' is now 2 layers x 32, 60 steps"):
+        pretrain_mod.ensure_base("tiny", str(out), "cpu")
