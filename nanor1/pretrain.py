@@ -60,7 +60,7 @@ PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
     "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # ~3.6 min solo on 2 cores (*)
     "cpu_long": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),  # 13 min solo on 2 cores
-    "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # the distillation student's base
+    "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # half the cpu steps (claim 8)
     "cpu_v1": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
     "gpu": dict(model="gpu", steps=6000, batch_size=64, lr=6e-4),
 }
