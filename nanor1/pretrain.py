@@ -58,7 +58,7 @@ class PretrainConfig:
 
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
-    "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # ~3.6 min solo on 2 cores (*)
+    "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # 3.9 min solo on 2 cores (*)
     "cpu_long": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),  # 13 min solo on 2 cores
     "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # half the cpu steps (claim 8)
     "cpu_v1": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
@@ -69,7 +69,7 @@ PRESETS = {  # model preset, steps, batch size, peak lr
 # tokens, 1000 steps of 8 rows got there and 500 steps of 16 did not (pass@1 1.0%). Measured with the evaluator's
 # defaults (T=0.6): cpu_v1 (4 layers x 128, 1000 steps, 3.7 min) 5.1%, at the 5% floor; 1300 steps 4.9% (307 s);
 # the 3-layer x 96 model (2 heads of 48) twice as fast per step, 1000 steps (1.8 min) 5.2%, 2000 steps
-# (~3.6 min) 14.8% (d3 0.0%, aha 2.8%). The cpu_long base stays on the 4-layer model: it has to copy the retry
+# (3.9 min) 14.8% (d3 0.0%, aha 2.8%). The cpu_long base stays on the 4-layer model: it has to copy the retry
 # restatements (the gate, README), which needed 11M tokens.
 
 
