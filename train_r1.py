@@ -1,8 +1,8 @@
 """DeepSeek-R1, the full recipe at small scale: cold-start SFT -> reasoning RL -> rejection sampling + SFT ->
 RL for all scenarios, then distillation into a smaller student (recipe §5).
 
-    python train_r1.py                         # every stage, cpu preset: 31 min on 2 cores from a fresh clone
-                                               # (15 of them pretraining the two bases, reused afterwards)
+    python train_r1.py                         # every stage, cpu preset: ~35-39 min on 2 cores from a fresh clone
+                                               # (17-21 of them pretraining the two bases, reused afterwards)
     python train_r1.py --stages=2,3            # a subset, from the checkpoints earlier stages saved
     python train_r1.py --resume                # continue a killed run: finished stages are kept, the current resumes
     python train_r1.py --preset=tiny           # seconds-sized smoke run (tests)
