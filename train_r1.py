@@ -40,7 +40,7 @@ from nanor1.distributed import all_gather_object, barrier, cleanup, init_distrib
 from nanor1.evaluate import evaluate
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          parse_weights, save_training_checkpoint, train_step)
-from nanor1.metrics import MetricsLog, plot_metrics, plt  # plt: matplotlib with the file-only backend
+from nanor1.metrics import MetricsLog, plot_metrics, plt, save_figure, write_atomic  # plt: file-only backend
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
@@ -257,7 +257,6 @@ def stage4(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("3"), "model.pt"))
     rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which has learned the task
     rm_path = os.path.join(out, "reward_model.pt")
-    pairs = preference_pairs(random.Random(run.rc.seed + 3), run.rc.rm_pairs)
     heldout_pairs = preference_pairs(random.Random(run.rc.seed + 4), max(16, run.rc.rm_pairs // 8),
                                      split="heldout")
     if run.rc.resume and os.path.exists(rm_path):
@@ -267,6 +266,7 @@ def stage4(run: Run) -> dict:
             raise SystemExit(f"error: reward model {rm_path}: {str(e).splitlines()[0]} (delete it to retrain)")
         rm_info = {}
     else:
+        pairs = preference_pairs(random.Random(run.rc.seed + 3), run.rc.rm_pairs)  # only when training
         rm_info = train_reward_model(rm, pairs, RMConfig(seed=run.rc.seed),
                                      log=MetricsLog(os.path.join(out, "reward_model.jsonl")))
         save_checkpoint(rm_path, {"model": rm.state_dict(), "model_config": rm.backbone.cfg.to_dict(),
@@ -461,9 +461,7 @@ def plot_report(models: dict, path: str) -> None:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=90)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
+    save_figure(fig, path)
 
 
 def _write_json(path, obj):
@@ -477,9 +475,7 @@ def _write_jsonl(path, rows):
 def _write_text(path, text):
     """Rank 0 writes (atomically); every rank waits until it has, since any rank may read the file next."""
     if is_main():
-        with open(path + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(path + ".tmp", path)
+        write_atomic(path, text)
     barrier()
 
 

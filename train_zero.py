@@ -27,7 +27,7 @@ from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          save_training_checkpoint, train_step)
-from nanor1.metrics import plot_metrics
+from nanor1.metrics import plot_metrics, write_atomic
 from nanor1.pretrain import ensure_base
 from nanor1.tokenizer import get_tokenizer
 
@@ -161,8 +161,7 @@ def main(argv):
                "base": _point(base_eval), "final": _point(final), "best": best, "curve": curve,
                "samples_base": base_eval.get("samples", []), "samples_final": final.get("samples", [])}
     if is_main():
-        with open(os.path.join(zcfg.out_dir, "summary.json"), "w") as f:
-            json.dump(summary, f, indent=1)
+        write_atomic(os.path.join(zcfg.out_dir, "summary.json"), json.dumps(summary, indent=1))
     _plots(zcfg.out_dir)
     print("\nheld-out, before (base) and after (R1-Zero RL):")
     print(format_table(final))

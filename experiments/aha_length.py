@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import train_zero  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
-from nanor1.metrics import read_jsonl  # noqa: E402
+from nanor1.metrics import read_jsonl, save_figure, write_atomic  # noqa: E402
 from nanor1.rewards import has_aha  # noqa: E402
 
 
@@ -113,10 +113,8 @@ def main(argv):
     fig.suptitle(f"R1-Zero: aha and length vs RL steps ({cfg.run_dir}; no reward for either)", fontsize=11)
     fig.tight_layout()
     png = os.path.join(cfg.run_dir, "aha_length.png")
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
-    with open(os.path.join(cfg.run_dir, "aha_length.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    save_figure(fig, png)
+    write_atomic(os.path.join(cfg.run_dir, "aha_length.json"), json.dumps(result, indent=1))
     print(f"\nwrote {cfg.run_dir}/aha_length.json, {png}")
 
 

@@ -25,6 +25,7 @@ import torch  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
+from nanor1.metrics import save_figure, write_atomic  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer, format_step, STEP_HEADER, train_step  # noqa: E402
 from nanor1.pretrain import ensure_base as pretrain_base  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
@@ -135,9 +136,7 @@ def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, 
         if trainer.step % cfg.eval_every == 0 or trainer.step == gcfg.steps:
             curve.append(run_eval(trainer.step, seconds))
     result = {"arm": arm, "seed": gcfg.seed, "key": key, "curve": curve, "train": rows}
-    with open(cache + ".tmp", "w") as f:
-        json.dump(result, f)
-    os.replace(cache + ".tmp", cache)
+    write_atomic(cache, json.dumps(result))
     return result
 
 
@@ -203,17 +202,13 @@ def plot_arms(by_arm: dict, panels: list, path: str, title: str, x: str = "step"
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=90)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
+    save_figure(fig, path)
 
 
 def write_result(cfg: ExpConfig, name: str, result: dict) -> str:
     path = os.path.join(cfg.out_dir, f"{name}.json")
     result = {"experiment": name, "config": asdict(cfg), **result}
-    with open(path + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_atomic(path, json.dumps(result, indent=1))
     return path
 
 

@@ -34,6 +34,7 @@ import torch
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
+from nanor1.metrics import write_atomic
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
@@ -209,9 +210,7 @@ def main(argv):
         print(f"\n[{'right' if s['correct'] else 'wrong'}] {s['question']}\n  -> {s['response'][:400]}")
     out = cfg.out or os.path.join(os.path.dirname(cfg.ckpt) or ".", "eval.json")
     if is_main():
-        with open(out + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(out + ".tmp", out)
+        write_atomic(out, json.dumps(result, indent=1))
     print(f"\nwrote {out}")
     cleanup()
 

@@ -15,6 +15,21 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def write_atomic(path: str, text: str) -> None:
+    """Write text through a temp file and a rename, so a kill mid-write leaves the old file intact."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def save_figure(fig, png_path: str) -> None:
+    """Save a figure as PNG the same way (temp file, rename) and close it."""
+    tmp = png_path + ".tmp.png"
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+
+
 class MetricsLog:
     def __init__(self, path: str, resume: bool = False):
         self.path = path
@@ -30,9 +45,7 @@ class MetricsLog:
         if not self.enabled:
             return
         rows = [r for r in read_jsonl(self.path) if r.get(key, 0) <= step]
-        with open(self.path + ".tmp", "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
-        os.replace(self.path + ".tmp", self.path)
+        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def write(self, row: dict) -> None:
         if not self.enabled:
@@ -82,7 +95,4 @@ def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    tmp = png_path + ".tmp.png"
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    save_figure(fig, png_path)

@@ -25,14 +25,19 @@ COLD_START_HABITS = Habits(retry_after_miss=1.0, max_tries=5, check_inverse=0.8,
 SUMMARY = {"en": "Summary: the answer is {answer}.", "zh": "总结：答案是 {answer}。"}
 
 
+def sft_example(problem, response: str) -> dict:
+    """One SFT example: the R1-Zero prompt of the problem, the response, and what the example is about."""
+    return {"prompt": format_prompt(problem), "response": response, "family": problem.family,
+            "difficulty": problem.difficulty, "lang": problem.lang}
+
+
 def cold_start_example(problem, rng: random.Random, habits: Habits = COLD_START_HABITS) -> dict | None:
     """{"prompt", "response", ...} or None if the trace is not a correct, single-language, well-formed answer."""
     think, answer = trace_parts(problem, rng, habits)
     response = format_response(f"{think} {SUMMARY[problem.lang].format(answer=answer)}", answer)
     if not (verify(problem, answer) and format_ok(response) and language_consistency(response, problem) == 1.0):
         return None
-    return {"prompt": format_prompt(problem), "response": response, "family": problem.family,
-            "difficulty": problem.difficulty, "lang": problem.lang}
+    return sft_example(problem, response)
 
 
 def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3) -> tuple[list[dict], dict]:
@@ -62,8 +67,7 @@ def general_examples(n: int, seed: int = 0, families=GENERAL_FAMILIES, zh: float
     out = []
     for _ in range(n):
         p = sample_problem(rng, rng.choice(families), rng.randint(1, 3), "zh" if rng.random() < zh else "en")
-        out.append({"prompt": format_prompt(p), "response": solution_trace(p, rng, Habits()), "family": p.family,
-                    "difficulty": p.difficulty, "lang": p.lang})
+        out.append(sft_example(p, solution_trace(p, rng, Habits())))
     return out
 
 
@@ -100,8 +104,7 @@ def rejection_filter(samples: list[dict]) -> tuple[list[dict], dict]:
         counts[verdict] += 1
         if verdict == "keep":
             seen.add(key)
-            kept.append({"prompt": key[0], "response": text, "family": problem.family,
-                         "difficulty": problem.difficulty, "lang": problem.lang})
+            kept.append(sft_example(problem, text))
     counts["drawn"] = len(samples)
     return kept, dict(counts)
 
