@@ -84,9 +84,10 @@ class R1Config:
     eval_k: int = 4
 
 
-# The cpu preset starts from the cpu_long base (the one `train_zero.py --preset=cpu_long` makes and shares): SFT
+# The cpu preset starts from the cpu_r1 base (1800 steps of the 4-layer model; the first cpu_long definition): SFT
 # cannot teach a base to copy a question's numbers. Measured, cold start of 1000 examples, held-out pass@1 at
-# T=0.6: cpu_v1 base 5% -> 7.6% (2 epochs), 7.3% (4 epochs); cpu_long base 27.8% -> 36.1% (2 epochs).
+# T=0.6: cpu_v1 base 5% -> 7.6% (2 epochs), 7.3% (4 epochs); cpu_r1 base 27.8% -> 36.1% (2 epochs). (The newer
+# cpu_long base, whose checks read the values, takes 20 minutes more than this preset's 45-minute budget allows.)
 # The student is the cpu base (0.37M, 3 layers, the one train_zero.py makes), which copies numbers (12-15%): the
 # cpu_small base (the same model, half the steps, 5%) did not, and distillation could not help it (3 seeds: SFT
 # 6.8% +- 1.5 vs RL 7.3% +- 1.2; with the cpu base 22.5% +- 1.9 vs 19.0% +- 2.4).
@@ -94,7 +95,7 @@ PRESETS = {
     "tiny": dict(pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8, general_n=8,
                  rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
                  grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
-    "cpu": dict(pretrain="cpu_long", student="cpu", cold_start_n=1000, rl_steps=30, rs_prompts=768,
+    "cpu": dict(pretrain="cpu_r1", student="cpu", cold_start_n=1000, rl_steps=30, rs_prompts=768,
                 general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
                 grpo=dict(prompts_per_step=16, num_generations=8, max_new_tokens=400, beta=0.05, lr=2e-4,
                           mask_truncated_completions=True, difficulties="1,2")),

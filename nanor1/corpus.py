@@ -7,12 +7,14 @@ Document kinds (recipe §9-10: the base must already show, rarely, what RL will 
                     some of them under the R1 template with an empty think, so that direct answering is
                     something the base also does under the template (what RL starts from, recipe §9)
     drill           single skills in isolation: one-step facts, restating numbers/target, "a vs b" checks,
-                    left-to-right evaluation of a try
+                    left-to-right evaluation of a try; optionally (check_drills) whole countdown tries checked
+                    against their own value or a near miss, the skill a retry needs most (README: "why retries pay")
     filler          short generic sentences in English and Chinese
 Only train-split problems are used (held-out ones never appear). The caller adds BOS/EOS between documents.
 
     python -m nanor1.corpus            # print one document per kind and stats over 20k documents
 """
+import dataclasses
 import random
 import sys
 from dataclasses import dataclass, field
@@ -45,6 +47,9 @@ class CorpusMix:
                                                           slip_rate=0.2, switch_lang=0.0))
     zh_switch_lang: float = 0.3              # Chinese traces switch to English midway at this rate (R1-Zero mixing)
     short_template: bool = True              # plain traces may use the short template tail (SHORT_TEMPLATE)
+    # Off by default, on in the cpu_long preset (nanor1/pretrain.py): a base must learn to read "V vs T" before a
+    # check's verdict means anything, and at the 4-minute budget no mix taught it (measured, README)
+    check_drills: float = 0.0                # share of drills that are checks of one countdown try (check_drill)
 
 
 def _problem(rng: random.Random, mix: CorpusMix) -> tasks.Problem:
@@ -56,8 +61,7 @@ def _problem(rng: random.Random, mix: CorpusMix) -> tasks.Problem:
 
 def _habits(mix: CorpusMix, lang: str) -> Habits:
     h = mix.habits
-    return Habits(h.retry_after_miss, h.max_tries, h.check_inverse, h.slip_rate,
-                  mix.zh_switch_lang if lang == "zh" else h.switch_lang)
+    return dataclasses.replace(h, switch_lang=mix.zh_switch_lang if lang == "zh" else h.switch_lang)
 
 
 def template_trace(rng, mix) -> str:
@@ -89,9 +93,24 @@ def direct(rng, mix) -> str:
     return (f"问：{p.question}\n答：{answer}" if p.lang == "zh" else f"Q: {p.question}\nA: {answer}")
 
 
+def check_drill(rng, lang) -> str:
+    """Tries of countdown whose target is their own value half the time and a near miss otherwise: the verdict
+    "V vs T: yes/no" in the exact form traces use, where only reading the two values can decide it."""
+    lines = []
+    for _ in range(rng.randint(2, 5)):
+        nums = [rng.randint(1, 9) for _ in range(rng.randint(3, 5))]
+        ops = [rng.choice(countdown.OPS) for _ in nums[1:]]
+        value = countdown.evaluate(nums, ops)
+        target = value if rng.random() < 0.5 else value + rng.choice((-1, 1)) * rng.choice((1, 2, 3, 9, 10, 11, 20))
+        lines.append(countdown.render_try(nums, target, ops, retry=False)[lang])
+    return "\n".join(lines)
+
+
 def drill(rng, mix) -> str:
-    """One of four drills, a few lines each, each a primitive a trace is built from."""
+    """One of four drills, a few lines each, each a primitive a trace is built from (or a check drill)."""
     lang = "zh" if rng.random() < mix.zh else "en"
+    if mix.check_drills > 0 and rng.random() < mix.check_drills:  # (no draw at 0: older corpora unchanged)
+        return check_drill(rng, lang)
     kind = rng.randrange(4)
     lines = []
     for _ in range(rng.randint(3, 8)):

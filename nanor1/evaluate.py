@@ -20,6 +20,11 @@ its own generator): the same problems, the same statistics, other draws.
                                    that go on after it vs those that stop there. The clean comparison for "does
                                    retrying help": after RL almost everyone retries, so acc_aha vs acc_no_aha
                                    mostly compares retries against first-try hits.
+    verdict_acc / verdict_acc_on_hits / verdict_acc_on_misses
+                                   of the checks a response writes ("29 vs 7: no.", "check: 56-44=12 vs 12: yes."),
+                                   the share whose verdict is right (yes exactly when the two values are equal), and
+                                   the same among checks whose values are equal / differ. A check that guesses its
+                                   verdict cannot make a retry pay: it says "no" to a hit or "yes" to a miss.
 Every training script calls evaluate() from here.
 """
 import collections
@@ -57,6 +62,8 @@ class EvalConfig:
 
 MISS_RE = re.compile(r"\bno\b\s*\.|不对")          # a failed check: "29 vs 7: no." / "29 对 7：不对。"
 DIRECT_THINK_CHARS = 8                              # a <think> shorter than this is a direct answer
+# a written check: value (countdown, or "9707/79=122+69/79" in a division check), target, verdict
+VERDICT_RE = re.compile(r"(-?[0-9][0-9+/]*) (?:vs|对) (-?[0-9]+)\s?[:：]\s?(yes|no|不对|对)")
 
 
 def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
@@ -64,6 +71,7 @@ def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
     answer = extract_answer(completion)
     think = think_text(completion)
     miss = MISS_RE.search(think)
+    checks = [(value == target, verdict in ("yes", "对")) for value, target, verdict in VERDICT_RE.findall(think)]
     return {
         "correct": bool(answer is not None and verify(problem, answer)),
         "answer": None if answer is None else re.sub(r"\s+", "", answer),
@@ -76,12 +84,20 @@ def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
         "miss": miss is not None,
         "retry_after_miss": miss is not None and has_aha(think[miss.end():]),
         "readable": is_readable(completion, problem, truncated),
+        "n_checks": len(checks), "n_checks_right": sum(equal == yes for equal, yes in checks),
+        "n_hit_checks": sum(equal for equal, _ in checks),
+        "n_hit_checks_right": sum(equal and yes for equal, yes in checks),
     }
 
 
 def _rate(rows, key, where=None):
     sel = [r for r in rows if where is None or where(r)]
     return (sum(bool(r[key]) for r in sel) / len(sel)) if sel else None
+
+
+def _ratio(rows, num, den):
+    d = sum(r.get(den, 0) for r in rows)  # .get: experiments' judge_fn rows may predate these keys
+    return sum(r.get(num, 0) for r in rows) / d if d else None
 
 
 def summarize(rows: list[dict], k: int) -> dict:
@@ -113,6 +129,12 @@ def summarize(rows: list[dict], k: int) -> dict:
         "acc_stop_after_miss": _rate(rows, "correct", lambda r: r["miss"] and not r["retry_after_miss"]),
         "n_retry_after_miss": sum(r["retry_after_miss"] for r in rows),
         "n_stop_after_miss": sum(r["miss"] and not r["retry_after_miss"] for r in rows),
+        "verdict_acc": _ratio(rows, "n_checks_right", "n_checks"),
+        "verdict_acc_on_hits": _ratio(rows, "n_hit_checks_right", "n_hit_checks"),
+        "verdict_acc_on_misses": _ratio([{"right": r.get("n_checks_right", 0) - r.get("n_hit_checks_right", 0),
+                                          "n": r.get("n_checks", 0) - r.get("n_hit_checks", 0)} for r in rows],
+                                        "right", "n"),
+        "n_checks": sum(r.get("n_checks", 0) for r in rows),
         "n_responses": n, "n_problems": len(by_problem),
     }
 
@@ -191,7 +213,9 @@ def format_table(result: dict) -> str:
     lines.append(f"gate: acc reasoning {_fmt(g['acc_reasoning'])}% (n={g['n_reasoning']}) vs direct "
                  f"{_fmt(g['acc_direct'])}% (n={g['n_responses'] - g['n_reasoning']}); after a miss: retry "
                  f"{_fmt(g['acc_retry_after_miss'])}% (n={g['n_retry_after_miss']}) vs stop "
-                 f"{_fmt(g['acc_stop_after_miss'])}% (n={g['n_stop_after_miss']})")
+                 f"{_fmt(g['acc_stop_after_miss'])}% (n={g['n_stop_after_miss']}); check verdicts right "
+                 f"{_fmt(g['verdict_acc'])}% (n={g['n_checks']}; on hits {_fmt(g['verdict_acc_on_hits']).strip()}%, on "
+                 f"misses {_fmt(g['verdict_acc_on_misses']).strip()}%)")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from nanor1 import corpus, tasks
 from nanor1.corpus import KINDS, CorpusMix, iter_documents, make_document, tokenizer_training_text
+from nanor1.evaluate import VERDICT_RE
 from nanor1.rewards import format_ok, has_aha
 from nanor1.tasks import R1_TEMPLATE, heldout_set
 
@@ -80,3 +81,17 @@ def test_tokenizer_text_covers_template_tags_and_both_languages():
     assert R1_TEMPLATE in text
     for tag in ("<think>", "</think>", "<answer>", "</answer>", "<|eos|>", "Wait, ", "等等", "验算"):
         assert tag in text
+
+
+def test_check_drills_are_right_and_half_of_them_hits():
+    """check_drill: tries in the trace's own form whose verdict is right by construction, hits and near misses
+    mixed so that only reading the two values decides "yes" or "no"."""
+    rng, verdicts = random.Random(3), []
+    for _ in range(200):
+        for line in corpus.check_drill(rng, rng.choice(("en", "zh"))).split("\n"):
+            value, target, verdict = VERDICT_RE.findall(line)[-1]
+            assert (value == target) == (verdict in ("yes", "对")), line
+            verdicts.append(value == target)
+    assert 0.4 < sum(verdicts) / len(verdicts) < 0.6
+    mix = CorpusMix(check_drills=1.0, drill=1.0, template_trace=0, plain_trace=0, direct=0, filler=0)
+    assert all(" vs " in doc or " 对 " in doc for _, doc in sample(50, mix=mix))

@@ -128,5 +128,10 @@ def test_ensure_base_reuses_a_finished_base_and_refuses_a_stale_one(trained, mon
     assert "reusing" in capsys.readouterr().out
     # the preset's definition changed since that base was made: a clear error, not a silently different base
     monkeypatch.setitem(pretrain_mod.PRESETS, "tiny", {**pretrain_mod.PRESETS["tiny"], "steps": 60})
-    with pytest.raises(SystemExit, match="30 steps of 4 rows, but preset 'tiny' is now 2 layers x 32, 60 steps"):
+    with pytest.raises(SystemExit, match="30 steps of 4 rows, corpus .* but preset 'tiny' is now .* 60 steps"):
+        pretrain_mod.ensure_base("tiny", str(out), "cpu")
+    # ... and so does a change of its corpus (the base's knobs are recorded in the checkpoint)
+    changed = {**pretrain_mod.PRESETS["tiny"], "corpus": {"first_try_hit": 0.3}}
+    monkeypatch.setitem(pretrain_mod.PRESETS, "tiny", changed)
+    with pytest.raises(SystemExit, match="first_try_hit=0.0 .* is now .* first_try_hit=0.3"):
         pretrain_mod.ensure_base("tiny", str(out), "cpu")

@@ -1,9 +1,12 @@
 """Specification of the task world (nanor1/tasks): generators, traces, verifiers, template, split."""
+import dataclasses
+import hashlib
 import random
 import re
 
 import pytest
 
+from nanor1.corpus import CorpusMix, make_document
 from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
 from nanor1.tasks import (FAMILIES, GENERAL_FAMILIES, R1_TEMPLATE, Habits, Problem, countdown, format_prompt, heldout_set,
                           sample_problem, solution_trace, split_of, verify)
@@ -91,6 +94,25 @@ def test_countdown_traces_that_give_up_answer_wrong():
         else:
             assert verify(p, extract_answer(trace))
     assert gave_up > 100  # most first tries miss: retrying must pay
+
+
+def test_countdown_first_try_hit_balances_the_checks_verdict():
+    """first_try_hit makes "yes" after a first try common (so a check's verdict must be read off the two values,
+    not guessed from the position of the try); 0 draws nothing extra, so older corpora stay bit-identical."""
+    rng, hits = random.Random(7), 0
+    for _ in range(300):
+        p = sample_problem(rng, "countdown", rng.randint(1, 3), "en")
+        trace = solution_trace(p, rng, Habits(retry_after_miss=0.0, first_try_hit=1.0))
+        assert "Wait" not in trace and ": yes." in trace and verify(p, extract_answer(trace)), trace
+    for _ in range(1000):
+        p = sample_problem(rng, "countdown", rng.randint(1, 3), "en")
+        hits += ": yes." in solution_trace(p, rng, Habits(retry_after_miss=0.0, first_try_hit=0.3))
+    assert 300 < hits < 500  # 0.3 + 0.7 x the share of random first tries that hit
+    # at 0 the corpus is the one every base before first_try_hit was pretrained on (pinned: cpu_v1 and experiments/)
+    mix = CorpusMix(habits=dataclasses.replace(CorpusMix().habits, first_try_hit=0.0))
+    doc_rng = random.Random(5)
+    text = "".join(make_document(doc_rng, mix) for _ in range(5000))
+    assert hashlib.md5(text.encode()).hexdigest() == "d21189e657b41f2b0c069bd377123695"
 
 
 def test_countdown_retry_restates_and_changes_exactly_one_operator():

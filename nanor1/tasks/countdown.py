@@ -71,7 +71,7 @@ def verify(data, answer_text: str) -> bool:
     return value == data[-1]
 
 
-def _attempt(nums, target, ops, retry: bool) -> dict:
+def render_try(nums, target, ops, retry: bool) -> dict:
     steps, value = [], nums[0]
     for op, n in zip(ops, nums[1:]):
         new = evaluate([value, n], [op])
@@ -96,8 +96,11 @@ def segments(data, rng: random.Random, habits):
     reach, so a search reaches a hit within max_tries whenever max_tries >= len(numbers) (always at 5)."""
     nums, target = list(data[:-1]), data[-1]
     hits = [h for h in itertools.product(OPS, repeat=len(nums) - 1) if evaluate(nums, h) == target]
-    ops = tuple(rng.choice(OPS) for _ in range(len(nums) - 1))
-    steps, tried = [_attempt(nums, target, ops, retry=False)], {ops}
+    if habits.first_try_hit > 0 and rng.random() < habits.first_try_hit:  # (no draw at 0: old corpora unchanged)
+        ops = rng.choice(hits)
+    else:
+        ops = tuple(rng.choice(OPS) for _ in range(len(nums) - 1))
+    steps, tried = [render_try(nums, target, ops, retry=False)], {ops}
     if ops not in hits and rng.random() < habits.retry_after_miss:
         while ops not in hits and len(steps) < habits.max_tries:
             neighbours = [ops[:i] + (o,) + ops[i + 1:] for i in range(len(ops)) for o in OPS if o != ops[i]]
@@ -110,7 +113,7 @@ def segments(data, rng: random.Random, habits):
             else:  # genuine search: any one-operator change, preferring ones not tried yet
                 ops = rng.choice([n for n in neighbours if n not in tried] or neighbours)
             tried.add(ops)
-            steps.append(_attempt(nums, target, ops, retry=True))
+            steps.append(render_try(nums, target, ops, retry=True))
     return steps, expression(nums, ops)
 
 
