@@ -83,22 +83,13 @@ def test_judge_chinese_yes_is_not_a_miss():
 
 
 def test_judge_counts_check_verdicts_right_and_wrong():
-    text = ("<think> try (2+5)*9: 7*9=63. 63 vs 90: yes. Wait, try (2*5)*9: 10*9=90. 90 vs 90: no. "
-            "Wait, try (2*5)*9: 10*9=90. 90 vs 90: yes. check: 9707/79=122+69/79 vs 123: no. </think> <answer> x </answer>")
-    r = judge(text, EN, 60, False)
-    assert (r["n_checks"], r["n_checks_right"], r["n_hit_checks"], r["n_hit_checks_right"]) == (4, 2, 2, 1)
-    r = judge("<think> 99 对 39：不对。 39 对 39：对。 </think> <answer> x </answer>", ZH, 20, False)
-    assert (r["n_checks"], r["n_checks_right"], r["n_hit_checks"], r["n_hit_checks_right"]) == (2, 2, 1, 1)
-
-
-def test_summarize_verdict_accuracy_pools_the_checks():
-    rows = [dict(row(0, "a", True), n_checks=3, n_checks_right=3, n_hit_checks=1, n_hit_checks_right=1),
-            dict(row(1, "b", False), n_checks=1, n_checks_right=0, n_hit_checks=1, n_hit_checks_right=0),
-            row(2, "c", False)]  # no checks written (or a judge_fn that does not count them)
-    s = summarize(rows, k=1)
-    assert s["verdict_acc"] == 0.75 and s["verdict_acc_on_hits"] == 0.5 and s["n_checks"] == 4
-    assert s["verdict_acc_on_misses"] == 1.0  # the two checks whose values differ were both judged right
-    assert summarize([row(0, "a", True)], k=1)["verdict_acc"] is None
+    def counts(text, problem):  # (checks, right, checks on equal values, right among those)
+        r = judge(f"<think> {text} </think> <answer> x </answer>", problem, 60, False)
+        return r["n_checks"], r["n_checks_right"], r["n_hit_checks"], r["n_hit_checks_right"]
+    assert counts("try (2+5)*9: 7*9=63. 63 vs 90: yes. Wait, try (2*5)*9: 10*9=90. 90 vs 90: no. Wait, try (2*5)*9: "
+                  "10*9=90. 90 vs 90: yes. check: 9707/79=122+69/79 vs 123: no.", EN) == (4, 2, 2, 1)
+    assert counts("99 对 39：不对。 39 对 39：对。", ZH) == (2, 2, 1, 1)
+    assert counts("2*5=10, 10*9=90", EN) == (0, 0, 0, 0)
 
 
 def test_judge_code_switching_is_mixed():
