@@ -45,7 +45,7 @@ class PretrainConfig:
     seq_len: int = 384             # tokens per row
     lr: float = 0.0                # peak learning rate (0: the preset's)
     min_lr_frac: float = 0.1       # cosine decay to this fraction of the peak
-    warmup_steps: int = 30
+    warmup_steps: int = 0          # 0: the preset's (30 unless it says)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     seed: int = 1337
@@ -88,8 +88,7 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     cfg.steps = cfg.steps or p["steps"]
     cfg.batch_size = cfg.batch_size or p["batch_size"]
     cfg.lr = cfg.lr or p["lr"]
-    if "warmup_steps" in p and cfg.warmup_steps == PretrainConfig.warmup_steps:
-        cfg.warmup_steps = p["warmup_steps"]
+    cfg.warmup_steps = cfg.warmup_steps or p.get("warmup_steps", 30)
     if cfg.preset == "tiny":
         cfg.seq_len = min(cfg.seq_len, 128)
     return cfg
@@ -142,7 +141,6 @@ def make_optimizer(model, lr, weight_decay):
 def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False) -> str:
     """Run (or resume) pretraining; returns the path of the final checkpoint."""
     cfg = resolve(cfg)
-    mix = mix or CorpusMix()
     mix = corpus_mix(cfg, mix)
     device = init_distributed(cfg.device)
     tok = get_tokenizer()
