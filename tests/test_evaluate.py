@@ -153,6 +153,16 @@ def test_summarize_retry_vs_stop_after_a_miss():
     assert s["n_stop_after_miss"] == 3 and s["acc_stop_after_miss"] == pytest.approx(1 / 3)
 
 
+def test_summarize_verdict_accuracy_pools_the_checks():
+    rows = [dict(row(0, "a", True), n_checks=3, n_checks_right=3, n_hit_checks=1, n_hit_checks_right=1),
+            dict(row(1, "b", False), n_checks=1, n_checks_right=0, n_hit_checks=1, n_hit_checks_right=0),
+            row(2, "c", False)]  # no checks written (or a judge_fn that does not count them)
+    s = summarize(rows, k=1)
+    assert s["verdict_acc"] == 0.75 and s["verdict_acc_on_hits"] == 0.5 and s["n_checks"] == 4
+    assert s["verdict_acc_on_misses"] == 1.0  # the two checks whose values differ were both judged right
+    assert summarize([row(0, "a", True)], k=1)["verdict_acc"] is None
+
+
 def test_summarize_rate_without_any_qualifying_response_is_none():
     s = summarize([row(0, "a", True), row(1, "b", False)], k=1)
     assert s["acc_aha"] is None and s["acc_retry_after_miss"] is None and s["acc_stop_after_miss"] is None
