@@ -1,7 +1,7 @@
 """Stage 0: pretrain the base model from scratch on the synthetic corpus (nanor1.corpus).
 
     python -m nanor1.pretrain                        # cpu preset: ~4 minutes on 2 cores -> out/base/model.pt
-    python -m nanor1.pretrain --preset=cpu_long      # 21 minutes: a base whose checks and retries pay (the gate)
+    python -m nanor1.pretrain --preset=cpu_long      # 20 minutes: a base whose checks and retries pay (the gate)
     python -m nanor1.pretrain --resume               # continue a killed run exactly where it stopped
     torchrun --standalone --nproc_per_node=N -m nanor1.pretrain --preset=gpu   # N GPUs (or N CPU processes, gloo)
 
@@ -62,7 +62,7 @@ class PretrainConfig:
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
     "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # 3.9 min solo on 2 cores (*)
-    "cpu_long": dict(model="cpu", steps=2700, batch_size=16, lr=3e-3, warmup_steps=50,  # 21 min solo (**)
+    "cpu_long": dict(model="cpu", steps=2700, batch_size=16, lr=3e-3, warmup_steps=50,  # 20.2 min solo (**)
                      corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
     "cpu_r1": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),    # 13 min solo: train_r1.py's base
     "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # half the cpu steps (claim 8)
