@@ -95,9 +95,16 @@ def _rate(rows, key, where=None):
     return (sum(bool(r[key]) for r in sel) / len(sel)) if sel else None
 
 
-def _ratio(rows, num, den):
-    d = sum(r.get(den, 0) for r in rows)  # .get: experiments' judge_fn rows may predate these keys
-    return sum(r.get(num, 0) for r in rows) / d if d else None
+def _verdicts(rows) -> dict:
+    """Check-verdict accuracy pooled over the rows' checks: overall, on equal values (hits) and on unequal ones."""
+    # .get: an experiment's judge_fn may return rows without the check counts
+    n, right, hits, hits_right = (sum(r.get(k, 0) for r in rows)
+                                  for k in ("n_checks", "n_checks_right", "n_hit_checks", "n_hit_checks_right"))
+
+    def ratio(a, b):
+        return a / b if b else None
+    return {"verdict_acc": ratio(right, n), "verdict_acc_on_hits": ratio(hits_right, hits),
+            "verdict_acc_on_misses": ratio(right - hits_right, n - hits), "n_checks": n}
 
 
 def summarize(rows: list[dict], k: int) -> dict:
@@ -129,12 +136,7 @@ def summarize(rows: list[dict], k: int) -> dict:
         "acc_stop_after_miss": _rate(rows, "correct", lambda r: r["miss"] and not r["retry_after_miss"]),
         "n_retry_after_miss": sum(r["retry_after_miss"] for r in rows),
         "n_stop_after_miss": sum(r["miss"] and not r["retry_after_miss"] for r in rows),
-        "verdict_acc": _ratio(rows, "n_checks_right", "n_checks"),
-        "verdict_acc_on_hits": _ratio(rows, "n_hit_checks_right", "n_hit_checks"),
-        "verdict_acc_on_misses": _ratio([{"right": r.get("n_checks_right", 0) - r.get("n_hit_checks_right", 0),
-                                          "n": r.get("n_checks", 0) - r.get("n_hit_checks", 0)} for r in rows],
-                                        "right", "n"),
-        "n_checks": sum(r.get("n_checks", 0) for r in rows),
+        **_verdicts(rows),
         "n_responses": n, "n_problems": len(by_problem),
     }
 
