@@ -1,7 +1,7 @@
 """R1-Zero, end to end: pretrain a base model from scratch, then pure RL (GRPO + rule rewards), no SFT.
 
     python train_zero.py                      # cpu preset on a CPU, gpu preset with CUDA; <= 15 minutes on 2 cores
-    python train_zero.py --preset=cpu_long    # ~31 min: a 20-minute base whose checks pay, the aha moment
+    python train_zero.py --preset=cpu_long    # ~30 min: a 19-minute base whose checks pay, the aha moment
     python train_zero.py --base=out/base/model.pt --steps=40   # reuse a base, override any GRPO knob
     python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
     torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu   # N GPUs; see nanor1/distributed.py

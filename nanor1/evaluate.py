@@ -5,7 +5,8 @@
     torchrun --standalone --nproc_per_node=N -m nanor1.evaluate --ckpt=...    # the problems split over N GPUs
 
 pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
-discouraged for long-CoT models); cons@k is the majority vote over the same k samples. Also: format-valid rate,
+discouraged for long-CoT models); cons@k is the majority vote over the same k samples; pass@k the share of problems
+with at least one right sample among them (what RL can sharpen toward without new skills, recipe §10). Also: format-valid rate,
 language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
 responses with and without self-correction, readability (rewards.is_readable: well-formed, finished, one language,
 no loops, the answer derived in the reasoning), each broken down by task family and difficulty.
@@ -112,8 +113,9 @@ def summarize(rows: list[dict], k: int) -> dict:
     by_problem = collections.defaultdict(list)
     for r in rows:
         by_problem[r["problem_id"]].append(r)
-    cons = []
+    cons, any_right = [], []
     for rs in by_problem.values():
+        any_right.append(any(r["correct"] for r in rs))
         votes = collections.Counter(r["answer"] for r in rs if r["answer"])
         if not votes:
             cons.append(False)
@@ -122,7 +124,8 @@ def summarize(rows: list[dict], k: int) -> dict:
         cons.append(next(r["correct"] for r in rs if r["answer"] == top))
     n = len(rows)
     return {
-        "pass@1": _rate(rows, "correct"), "cons@k": sum(cons) / max(1, len(cons)), "k": k,
+        "pass@1": _rate(rows, "correct"), "cons@k": sum(cons) / max(1, len(cons)),
+        "pass@k": sum(any_right) / max(1, len(any_right)), "k": k,
         "format_rate": _rate(rows, "format"), "lang_mix_rate": _rate(rows, "mixed"),
         "mean_len": sum(r["len"] for r in rows) / max(1, n), "aha_rate": _rate(rows, "aha"),
         "acc_aha": _rate(rows, "correct", lambda r: r["aha"]),
@@ -197,7 +200,7 @@ def _fmt(v, pct=True):
 
 def format_table(result: dict) -> str:
     """Fixed-width table: overall, per family, per difficulty."""
-    cols = [("pass@1", True), ("cons@k", True), ("format_rate", True), ("lang_mix_rate", True),
+    cols = [("pass@1", True), ("cons@k", True), ("pass@k", True), ("format_rate", True), ("lang_mix_rate", True),
             ("mean_len", False), ("aha_rate", True), ("acc_aha", True), ("acc_no_aha", True), ("readable_rate", True)]
     head = f"{'':14s} " + " ".join(f"{c[:7]:>7s}" for c, _ in cols) + f" {'n':>5s}"
     lines = [f"held-out evaluation, T={result['temperature']}, k={result['k']} (rates in %)", head]

@@ -118,6 +118,14 @@ def test_summarize_cons_at_k_is_the_majority_vote():
     assert s["cons@k"] == 0.5 and s["pass@1"] == 0.5
 
 
+def test_summarize_pass_at_k_counts_problems_with_any_right_sample():
+    rows = [row(0, "wrong", False), row(0, "wrong", False), row(0, "right", True),   # one right of three: solved
+            row(1, "wrong", False), row(1, "other", False), row(1, None, False),     # none right
+            row(2, "right", True), row(2, "right", True), row(2, "right", True)]
+    s = summarize(rows, k=3)
+    assert abs(s["pass@k"] - 2 / 3) < 1e-12 and abs(s["pass@1"] - 4 / 9) < 1e-12 and abs(s["cons@k"] - 1 / 3) < 1e-12
+
+
 def test_summarize_cons_at_k_tie_goes_to_the_answer_seen_first():
     assert summarize([row(0, "wrong", False), row(0, "right", True)], k=2)["cons@k"] == 0.0
     assert summarize([row(0, "right", True), row(0, "wrong", False)], k=2)["cons@k"] == 1.0
