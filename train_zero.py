@@ -64,8 +64,8 @@ PRESETS = {  # pretraining preset, GRPO overrides, evaluation size
                                                      mask_truncated_completions=True, micro_batch_rows=128)),
 }
 
-METRIC_KEYS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "acc_aha", "acc_no_aha",
-               "acc_retry_after_miss", "acc_stop_after_miss", "truncation_rate", "verdict_acc",
+METRIC_KEYS = ("pass@1", "cons@k", "pass@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "acc_aha",
+               "acc_no_aha", "acc_retry_after_miss", "acc_stop_after_miss", "truncation_rate", "verdict_acc",
                "verdict_acc_on_hits", "verdict_acc_on_misses")
 
 

@@ -6,10 +6,10 @@
 
 pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
 discouraged for long-CoT models); cons@k is the majority vote over the same k samples; pass@k the share of problems
-with at least one right sample among them (what RL can sharpen toward without new skills, recipe §10). Also: format-valid rate,
-language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both languages), accuracy of
-responses with and without self-correction, readability (rewards.is_readable: well-formed, finished, one language,
-no loops, the answer derived in the reasoning), each broken down by task family and difficulty.
+with at least one right sample among them (what RL can sharpen toward without new skills, recipe §10). Also:
+format-valid rate, language-mix rate, mean response length (tokens), "aha" rate (self-correction phrases, both
+languages), accuracy of responses with and without self-correction, readability (rewards.is_readable: well-formed,
+finished, one language, no loops, the answer derived in the reasoning), each broken down by family and difficulty.
 Under torchrun each rank samples a contiguous share of the held-out problems and the judged rows are gathered, so
 every rank returns the same result (nanor1/distributed.py). The samples differ from one process's (each rank has
 its own generator): the same problems, the same statistics, other draws.
