@@ -62,7 +62,7 @@ class PretrainConfig:
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
     "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # 3.9 min solo on 2 cores (*)
-    "cpu_long": dict(model="cpu", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # 18.7 min solo (**)
+    "cpu_long": dict(model="cpu", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # 18.5 min solo (**)
                      corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
     "cpu_r1": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),    # 13 min solo: train_r1.py's base
     "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # half the cpu steps (claim 8)
