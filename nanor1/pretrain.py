@@ -96,6 +96,7 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
 
 
 CORPUS_KNOBS = ("retry_after_miss", "first_try_hit", "check_drills")  # what a preset or a flag may change
+HABIT_FIELDS = {f.name for f in dataclasses.fields(Habits)}            # knobs that live in CorpusMix.habits
 
 
 def corpus_mix(cfg: PretrainConfig, mix: CorpusMix | None = None) -> CorpusMix:
@@ -103,13 +104,12 @@ def corpus_mix(cfg: PretrainConfig, mix: CorpusMix | None = None) -> CorpusMix:
     over = dict(PRESETS[cfg.preset].get("corpus", {}))
     over.update({k: getattr(cfg, k) for k in CORPUS_KNOBS if getattr(cfg, k) >= 0})
     mix = mix or CorpusMix()
-    habit_fields = {f.name for f in dataclasses.fields(Habits)}
-    habits = dataclasses.replace(mix.habits, **{k: v for k, v in over.items() if k in habit_fields})
-    return dataclasses.replace(mix, habits=habits, **{k: v for k, v in over.items() if k not in habit_fields})
+    habits = dataclasses.replace(mix.habits, **{k: v for k, v in over.items() if k in HABIT_FIELDS})
+    return dataclasses.replace(mix, habits=habits, **{k: v for k, v in over.items() if k not in HABIT_FIELDS})
 
 
 def corpus_knobs(mix: CorpusMix) -> dict:
-    return {k: getattr(mix.habits, k) if hasattr(mix.habits, k) else getattr(mix, k) for k in CORPUS_KNOBS}
+    return {k: getattr(mix.habits if k in HABIT_FIELDS else mix, k) for k in CORPUS_KNOBS}
 
 
 def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Tensor:
@@ -236,10 +236,10 @@ def check_definition(path: str, preset: str) -> None:
         return  # unreadable: pretrain() resumes or reports it
     cfg, mc = ck.get("config", {}), ck.get("model_config", {})
     want, model = resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
-    # bases pretrained before the corpus knobs were recorded: retry 0.15 (or the flag's), the rest off
+    # bases pretrained before the corpus knobs were recorded: CorpusMix's defaults, or the --retry_after_miss flag
     legacy_retry = cfg.get("retry_after_miss", -1.0)
-    corpus = {"retry_after_miss": legacy_retry if legacy_retry >= 0 else 0.15, "first_try_hit": 0.0,
-              "check_drills": 0.0, **ck.get("corpus", {})}
+    corpus = {**corpus_knobs(CorpusMix()), **({"retry_after_miss": legacy_retry} if legacy_retry >= 0 else {}),
+              **ck.get("corpus", {})}
     have = (mc.get("n_layer"), mc.get("n_embd"), cfg.get("steps"), cfg.get("batch_size"),
             *(corpus[k] for k in CORPUS_KNOBS))
     need = (model.n_layer, model.n_embd, want.steps, want.batch_size, *corpus_knobs(corpus_mix(want)).values())
