@@ -2,6 +2,7 @@
 
     python -m nanor1.evaluate --ckpt=out/base/model.pt --out=eval.json
     python -m nanor1.evaluate --ckpt=out/zero/model.pt --temperature=1.0     # at the RL sampling temperature
+    python -m nanor1.evaluate --ckpt=... --families=countdown --difficulties=1,2   # one part of the world
     torchrun --standalone --nproc_per_node=N -m nanor1.evaluate --ckpt=...    # the problems split over N GPUs
 
 pass@1 is the mean correctness over k samples per problem at temperature 0.6, top-p 0.95 (greedy decoding is
@@ -43,7 +44,7 @@ from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_
 from nanor1.metrics import write_atomic
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
 from nanor1.sampler import SamplingParams, generate
-from nanor1.tasks import FAMILIES, format_prompt, heldout_set, verify
+from nanor1.tasks import FAMILIES, format_prompt, heldout_set, parse_difficulties, parse_families, verify
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -58,6 +59,8 @@ class EvalConfig:
     max_new_tokens: int = 320
     seed: int = 1234               # fixes the held-out set and the sampling
     batch_prompts: int = 32        # prompts per sampler call (x k rows)
+    families: str = ",".join(FAMILIES)
+    difficulties: str = "1,2,3"
     show: int = 2                  # print this many sampled responses
 
 
@@ -146,7 +149,7 @@ def summarize(rows: list[dict], k: int) -> dict:
 
 @torch.no_grad()
 def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320, seed=1234,
-             batch_prompts=32, families=FAMILIES, return_samples=0, langs=("en", "zh"), prompt_fn=format_prompt,
+             batch_prompts=32, families=FAMILIES, difficulties=(1, 2, 3), return_samples=0, langs=("en", "zh"), prompt_fn=format_prompt,
              judge_fn=judge, return_rows=False) -> dict:
     """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a dict.
 
@@ -156,7 +159,8 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     keys. return_rows=True adds every per-response dict as result["rows"]."""
     was_training = model.training
     model.eval()
-    problems = [p for p in heldout_set(n_per_cell, seed=seed, families=families) if p.lang in langs]
+    problems = [p for p in heldout_set(n_per_cell, seed=seed, families=families, difficulties=difficulties)
+                if p.lang in langs]
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                             stop_token_ids=(tok.answer_end_id,))
     device = next(model.parameters()).device
@@ -182,7 +186,7 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     result = summarize(rows, k)
     result.update(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     result["by_family"] = {f: summarize([r for r in rows if r["family"] == f], k) for f in families}
-    result["by_difficulty"] = {str(d): summarize([r for r in rows if r["difficulty"] == d], k) for d in (1, 2, 3)}
+    result["by_difficulty"] = {str(d): summarize([r for r in rows if r["difficulty"] == d], k) for d in difficulties}
     # language mixing is a property of Chinese prompts (recipe §7): report the prompt languages apart
     result["by_lang"] = {lang: summarize([r for r in rows if r["lang"] == lang], k) for lang in ("en", "zh")}
     if return_samples:
@@ -233,6 +237,7 @@ def main(argv):
         raise SystemExit(f"error: {e}") from None
     result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_prompts=cfg.batch_prompts,
+                      families=parse_families(cfg.families), difficulties=parse_difficulties(cfg.difficulties),
                       return_samples=cfg.show)
     print(format_table(result))
     for s in result.get("samples", []):

@@ -48,7 +48,7 @@ from nanor1.metrics import MetricsLog
 from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
 from nanor1.rewards import combined_reward, has_aha, is_lang_mixed
 from nanor1.sampler import SamplingParams, generate, left_pad
-from nanor1.tasks import format_prompt, sample_problem
+from nanor1.tasks import format_prompt, parse_difficulties, parse_families, sample_problem
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -100,6 +100,7 @@ class GRPOConfig:
             raise SystemExit(f"error: --prompts_per_step={c.prompts_per_step} must be a multiple of the number of "
                              f"processes ({world()}): each rank samples whole groups")
         parse_weights(c.reward_weights)
+        parse_families(c.families), parse_difficulties(c.difficulties)  # a typo fails now, not after pretraining
         return c
 
 
@@ -199,8 +200,8 @@ class GRPOTrainer:
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
                          else torch.autocast("cpu", enabled=False))
         self.weights = parse_weights(self.cfg.reward_weights)
-        self.families = tuple(self.cfg.families.split(","))
-        self.difficulties = tuple(int(d) for d in self.cfg.difficulties.split(","))
+        self.families = parse_families(self.cfg.families)
+        self.difficulties = parse_difficulties(self.cfg.difficulties)
         self.problem_source = problem_source or self.default_problem
         self.prompt_fn = prompt_fn or format_prompt
         self.reward_fn = reward_fn or (lambda text, problem, step: combined_reward(text, problem, self.weights))

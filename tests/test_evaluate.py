@@ -237,3 +237,11 @@ def test_evaluate_cli_writes_the_json(tmp_path):
     assert f"wrote {out}" in r.stdout
     check_result(json.loads(out.read_text()), n_problems=9, k=2, max_new_tokens=16)
     assert not os.path.exists(f"{out}.tmp")
+
+
+def test_evaluate_keeps_only_the_requested_families_and_difficulties():
+    tok = get_tokenizer()
+    result = evaluate(tiny_model(tok), tok, n_per_cell=2, k=1, max_new_tokens=8, families=("linear",),
+                      difficulties=(1, 2))
+    assert set(result["by_family"]) == {"linear"} and set(result["by_difficulty"]) == {"1", "2"}
+    assert result["n_problems"] == 4

@@ -193,3 +193,15 @@ def test_switch_lang_mixes_languages():
         trace = solution_trace(p, rng, Habits(retry_after_miss=1.0, switch_lang=1.0))
         mixed += is_lang_mixed(trace, p)
     assert mixed > 30  # only traces with >= 2 steps can switch
+
+
+def test_family_and_difficulty_lists_parse_and_reject_unknowns():
+    from nanor1.tasks import parse_difficulties, parse_families
+    assert parse_families("countdown, linear") == ("countdown", "linear")
+    assert parse_difficulties("1,2") == (1, 2)
+    for bad in ("countdown,chess", ""):
+        with pytest.raises(SystemExit, match="--families="):
+            parse_families(bad)
+    for bad in ("1,4", "one", ""):
+        with pytest.raises(SystemExit, match="--difficulties="):
+            parse_difficulties(bad)

@@ -72,7 +72,9 @@ def test_bad_flag_exits_nonzero_naming_it_before_any_training(tmp_path, flag, na
 
 @pytest.mark.parametrize("flag,named", [("--scale_rewards=std", "--scale_rewards='std'"),
                                         ("--reward_weights=accuracy=1,nope=1", "'nope'"),
-                                        ("--preset=huge", "--preset='huge'"), ("--steps=2.5", "--steps='2.5'")])
+                                        ("--preset=huge", "--preset='huge'"), ("--steps=2.5", "--steps='2.5'"),
+                                        ("--families=chess", "--families='chess'"),
+                                        ("--difficulties=1,4", "--difficulties='1,4'")])
 def test_bad_value_stops_main_before_pretraining(tmp_path, capsys, flag, named):
     with pytest.raises(SystemExit) as e:
         train_zero.main(["--preset=tiny", f"--out_dir={tmp_path / 'zero'}", flag])

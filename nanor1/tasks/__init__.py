@@ -57,6 +57,26 @@ class Habits:
                                     # "yes"/"no" cannot be guessed from the try's position (cpu_long preset)
 
 
+def parse_families(text: str, flag: str = "--families") -> tuple[str, ...]:
+    """'countdown,linear' -> ('countdown', 'linear'); an unknown name is a clear error (CLI flags)."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in FAMILIES]
+    if bad or not names:
+        raise SystemExit(f"error: {flag}={text!r}: choose from {', '.join(FAMILIES)}")
+    return names
+
+
+def parse_difficulties(text: str, flag: str = "--difficulties") -> tuple[int, ...]:
+    """'1,2' -> (1, 2); anything but levels 1-3 is a clear error (CLI flags)."""
+    try:
+        levels = tuple(int(d) for d in text.split(",") if d.strip())
+    except ValueError:
+        levels = ()
+    if not levels or any(d not in (1, 2, 3) for d in levels):
+        raise SystemExit(f"error: {flag}={text!r}: comma-separated levels from 1, 2, 3")
+    return levels
+
+
 def format_prompt(problem: Problem) -> str:
     return R1_TEMPLATE.format(prompt=problem.question)
 
