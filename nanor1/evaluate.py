@@ -44,7 +44,7 @@ from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_
 from nanor1.metrics import write_atomic
 from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
 from nanor1.sampler import SamplingParams, generate
-from nanor1.tasks import FAMILIES, format_prompt, heldout_set, parse_difficulties, parse_families, verify
+from nanor1.tasks import DIFFICULTIES, FAMILIES, format_prompt, heldout_set, parse_difficulties, parse_families, verify
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -60,7 +60,7 @@ class EvalConfig:
     seed: int = 1234               # fixes the held-out set and the sampling
     batch_prompts: int = 32        # prompts per sampler call (x k rows)
     families: str = ",".join(FAMILIES)
-    difficulties: str = "1,2,3"
+    difficulties: str = ",".join(map(str, DIFFICULTIES))
     show: int = 2                  # print this many sampled responses
 
 
@@ -149,8 +149,8 @@ def summarize(rows: list[dict], k: int) -> dict:
 
 @torch.no_grad()
 def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320, seed=1234,
-             batch_prompts=32, families=FAMILIES, difficulties=(1, 2, 3), return_samples=0, langs=("en", "zh"), prompt_fn=format_prompt,
-             judge_fn=judge, return_rows=False) -> dict:
+             batch_prompts=32, families=FAMILIES, difficulties=DIFFICULTIES, return_samples=0, langs=("en", "zh"),
+             prompt_fn=format_prompt, judge_fn=judge, return_rows=False) -> dict:
     """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a dict.
 
     langs keeps the held-out problems of those prompt languages. prompt_fn(problem) -> str and
@@ -230,6 +230,7 @@ def format_table(result: dict) -> str:
 
 def main(argv):
     cfg = parse_overrides(EvalConfig(), argv)
+    families, difficulties = parse_families(cfg.families), parse_difficulties(cfg.difficulties)  # before any loading
     tok = get_tokenizer()
     try:
         model, _ = load_model(cfg.ckpt, init_distributed())
@@ -237,7 +238,7 @@ def main(argv):
         raise SystemExit(f"error: {e}") from None
     result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_prompts=cfg.batch_prompts,
-                      families=parse_families(cfg.families), difficulties=parse_difficulties(cfg.difficulties),
+                      families=families, difficulties=difficulties,
                       return_samples=cfg.show)
     print(format_table(result))
     for s in result.get("samples", []):

@@ -245,3 +245,10 @@ def test_evaluate_keeps_only_the_requested_families_and_difficulties():
                       difficulties=(1, 2))
     assert set(result["by_family"]) == {"linear"} and set(result["by_difficulty"]) == {"1", "2"}
     assert result["n_problems"] == 4
+
+
+def test_evaluate_cli_rejects_a_bad_difficulty_before_loading_anything(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "nanor1.evaluate", f"--ckpt={tmp_path / 'missing.pt'}",
+                        "--difficulties=1,4"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": REPO})
+    assert r.returncode != 0 and "--difficulties='1,4'" in r.stderr and "Traceback" not in r.stderr

@@ -21,6 +21,7 @@ FAMILIES: tuple[str, ...] = ("countdown", "arithmetic", "linear")  # reasoning: 
 GENERAL_FAMILIES: tuple[str, ...] = ("translate",)                   # non-reasoning (recipe §5, stages 3-4)
 _MODULES = {"countdown": countdown, "arithmetic": arithmetic, "linear": linear, "translate": translate}
 LANGS = ("en", "zh")
+DIFFICULTIES: tuple[int, ...] = (1, 2, 3)  # easy .. hard; each family module reads its own meaning of the level
 
 # recipe §4, verbatim structure, one line. Deliberately content-free: no hint on how to reason.
 R1_TEMPLATE = (
@@ -67,13 +68,13 @@ def parse_families(text: str, flag: str = "--families") -> tuple[str, ...]:
 
 
 def parse_difficulties(text: str, flag: str = "--difficulties") -> tuple[int, ...]:
-    """'1,2' -> (1, 2); anything but levels 1-3 is a clear error (CLI flags)."""
+    """'1,2' -> (1, 2); anything but the levels in DIFFICULTIES is a clear error (CLI flags)."""
     try:
         levels = tuple(int(d) for d in text.split(",") if d.strip())
     except ValueError:
         levels = ()
-    if not levels or any(d not in (1, 2, 3) for d in levels):
-        raise SystemExit(f"error: {flag}={text!r}: comma-separated levels from 1, 2, 3")
+    if not levels or any(d not in DIFFICULTIES for d in levels):
+        raise SystemExit(f"error: {flag}={text!r}: comma-separated levels from {', '.join(map(str, DIFFICULTIES))}")
     return levels
 
 
@@ -103,7 +104,7 @@ def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, 
             return p
 
 
-def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulties=(1, 2, 3)) -> list:
+def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulties=DIFFICULTIES) -> list:
     """Fixed evaluation set: n_per_cell distinct held-out problems per (family, difficulty); every third
     one in Chinese. Deterministic in (n_per_cell, seed). A cell whose held-out space is smaller gives
     all it has (linear difficulty 1: 27 problems)."""
