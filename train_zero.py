@@ -1,12 +1,12 @@
-"""R1-Zero, end to end: pretrain a base model from scratch, then pure RL (GRPO + rule rewards), no SFT.
+"""R1-Zero, end to end: pure RL (GRPO + rule rewards, no SFT) from a base model, evaluated on held-out problems.
 
-    python train_zero.py                      # cpu preset on a CPU, gpu preset with CUDA; <= 15 minutes on 2 cores
-    python train_zero.py --preset=cpu_long    # ~30 min: a 19-minute base whose checks pay, the aha moment
-    python train_zero.py --base=out/base/model.pt --steps=40   # reuse a base, override any GRPO knob
+    python train_zero.py                      # from the shipped base (nanor1/base.pt): <= 10 minutes on 2 cores
+    python train_zero.py --base=scratch       # pretrain that base first (nanor1/pretrain.py), then the same RL
+    python train_zero.py --base=out/base/model.pt --steps=40   # another base; override any GRPO knob
     python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
     torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu   # N GPUs; see nanor1/distributed.py
 
-Sections: config -> stage 0 (base model) -> evaluate the base -> GRPO loop with periodic held-out evaluation ->
+Sections: config -> stage 0 (base model: shipped, pretrained from scratch, or a file) -> evaluate the base -> GRPO loop with periodic held-out evaluation ->
 final evaluation, before/after table, out/zero/summary.json, plots (accuracy, reward, length, aha rate, KL).
 The reward is accuracy + 0.25 x strict format (recipe §3); nothing rewards length or "Wait": if responses grow
 and self-correction appears, RL found that they pay (recipe §7, §10).
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
+from nanor1.base import SHIPPED_PATH, load_shipped
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides_multi
 from nanor1.distributed import cleanup, init_distributed, is_main, world
@@ -37,8 +38,8 @@ from nanor1.tokenizer import get_tokenizer
 
 @dataclass
 class ZeroConfig:
-    preset: str = "auto"            # auto (cpu, or gpu with CUDA) | tiny | cpu | cpu_long | gpu
-    base: str = ""                  # an existing base checkpoint; "" pretrains one (or reuses out/base_<preset>)
+    preset: str = "cpu"             # cpu (the default, CPU or CUDA) | tiny (tests) | gpu (a larger run, from scratch)
+    base: str = ""                  # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
     out_dir: str = "out/zero"
     eval_every: int = 0             # steps between held-out evaluations (0: steps / 8)
     eval_n_per_cell: int = 0        # held-out problems per (family, difficulty) (0: preset)
@@ -48,20 +49,19 @@ class ZeroConfig:
     device: str = "auto"
 
 
-# Small-world settings (measured, see README): KL 0.05 anchors the reasoning (recipe §9: without it the arithmetic
-# in <think> decays); truncated completions are masked from the loss (DAPO overlong filtering), otherwise every
-# long retry chain that hits the cap scores 0 and RL learns to stop retrying; RL prompts are difficulty 1-2,
-# where a search of a few tries can succeed (the held-out evaluation still covers 1-3).
+# Small-world settings (measured, docs/results.md): KL 0.05 anchors the reasoning (recipe §9: without it the
+# arithmetic in <think> decays); RL prompts are difficulty 1-2, where a search of a few tries can succeed (the
+# held-out evaluation still covers 1-3). Long retry chains that hit the length cap would score 0 and teach RL to
+# stop retrying, so truncated completions are masked from the loss (DAPO overlong filtering, recipe §2).
 SMALL_WORLD = dict(beta=0.05, lr=2e-4, max_new_tokens=400, mask_truncated_completions=True, difficulties="1,2")
-PRESETS = {  # pretraining preset, GRPO overrides, evaluation size
-    "tiny": dict(pretrain="tiny", eval_n=1, grpo=dict(steps=2, prompts_per_step=2, num_generations=2,
-                                                      max_new_tokens=24, micro_batch_rows=4)),
-    "cpu": dict(pretrain="cpu", eval_n=8, grpo=dict(SMALL_WORLD, steps=40, prompts_per_step=16, num_generations=8)),
-    "cpu_long": dict(pretrain="cpu_long", eval_n=12,
-                     grpo=dict(SMALL_WORLD, steps=120, prompts_per_step=16, num_generations=8)),
-    "gpu": dict(pretrain="gpu", eval_n=32, grpo=dict(steps=200, prompts_per_step=32, num_generations=16,
-                                                     max_new_tokens=1024, lr=3e-5, beta=0.01,
-                                                     mask_truncated_completions=True, micro_batch_rows=128)),
+PRESETS = {  # where the base comes from, its pretraining preset (for --base=scratch), GRPO overrides, eval size
+    "tiny": dict(base="scratch", pretrain="tiny", eval_n=1,
+                 grpo=dict(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
+    "cpu": dict(base="shipped", pretrain="cpu", eval_n=8,
+                grpo=dict(SMALL_WORLD, steps=60, prompts_per_step=16, num_generations=8)),
+    "gpu": dict(base="scratch", pretrain="gpu", eval_n=32,
+                grpo=dict(steps=200, prompts_per_step=32, num_generations=16, max_new_tokens=1024, lr=3e-5,
+                          beta=0.01, mask_truncated_completions=True, micro_batch_rows=128)),
 }
 
 METRIC_KEYS = ("pass@1", "cons@k", "pass@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "acc_aha",
@@ -73,9 +73,9 @@ def main(argv):
     zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
     device = init_distributed(zcfg.device)  # under torchrun: join the group (rank 0 alone writes and prints)
     explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
-    preset = zcfg.preset if zcfg.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
+    preset = zcfg.preset
     if preset not in PRESETS:
-        raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
+        raise SystemExit(f"error: --preset={preset!r}: choose one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
     for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
         if k not in explicit:
@@ -91,12 +91,18 @@ def main(argv):
 
     # -------------------------------------------------------------------------
     # stage 0: the base model
-    base_path = zcfg.base
-    if not base_path:
-        base_dir = os.path.join(os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", f"base_{preset}")
-        base_path = ensure_base(p["pretrain"], base_dir, device)
+    base = zcfg.base or p["base"]
     try:
-        model, _ = load_model(base_path, device)
+        if base == "shipped":  # nanor1/base.pt, checked against the code that made it (nanor1/base.py)
+            print(f"stage 0: the shipped base {SHIPPED_PATH}")
+            model, _ = load_shipped(device)
+            base_path = SHIPPED_PATH
+        else:
+            if base == "scratch":  # pretrain (or reuse a finished) out/base_<pretraining preset>
+                base_dir = os.path.join(os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", f"base_{p['pretrain']}")
+                base = ensure_base(p["pretrain"], base_dir, device)
+            model, _ = load_model(base, device)
+            base_path = base
     except CheckpointError as e:
         raise SystemExit(f"error: {e}")
     t_pretrain = time.time() - t_start

@@ -69,6 +69,8 @@ class GRPOConfig:
     ref_reset_every: int = 0           # copy the policy into the reference every N steps (0: never)
     num_iterations: int = 1            # mu: gradient steps on the same samples
     mask_truncated_completions: bool = False
+    overlong_buffer: int = 0           # DAPO soft overlong punishment: over the last N tokens before max_new_tokens
+    overlong_penalty: float = 1.0      # the reward falls linearly, by this much at the cap (0 tokens: off)
     dynamic_sampling: bool | None = None   # None: on with loss_type=dapo. Drop all-equal groups and refill
     max_sampling_rounds: int = 3       # dynamic sampling: at most this many sampling rounds per step
     reward_weights: str = "accuracy=1.0,format=0.25"
@@ -244,6 +246,11 @@ class GRPOTrainer:
             row_parts.append(p)
         keys = dict.fromkeys(k for p in row_parts for k in p)  # "error/<name>" appears only on rows that raised
         parts = {k: [p.get(k, 0.0) for p in row_parts] for k in keys}
+        if cfg.overlong_buffer > 0:  # recipe §2: a length penalty near the cap only, so finishing pays
+            start = cfg.max_new_tokens - cfg.overlong_buffer
+            penalty = ((out.lengths.float().cpu() - start) / cfg.overlong_buffer).clamp(0, 1) * cfg.overlong_penalty
+            totals = [t - float(x) for t, x in zip(totals, penalty)]
+            parts["overlong"] = (-penalty).tolist()
         prompt_ids, prompt_pad = left_pad(prompts, tok.pad_id, self.device)
         rows = out.prompt_index
         truncated = torch.tensor([r == "length" for r in out.finish_reason], device=self.device)

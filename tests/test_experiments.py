@@ -74,3 +74,13 @@ def test_reward_and_template_comparisons_report_their_metrics_per_arm_before_and
 def test_a_rerun_reuses_the_cached_arms(root):
     out = root / "exp_process_reward"
     assert "cached" in run("process_reward.py", f"--out_dir={out}")
+
+
+def test_aha_source_runs_r1_zero_from_a_base_with_and_without_retries(root):
+    run("aha_source.py", f"--out_dir={root}")
+    res = json.loads((root / "aha_source.json").read_text())
+    assert set(res["arms"]) == {"retry", "no_retry"}
+    for arm in res["arms"].values():
+        assert [c["step"] for c in arm["curve"]][0] == 0 and "aha_rate" in arm["final"]
+    assert res["arms"]["no_retry"]["base_checkpoint"].endswith(os.path.join("base_no_retry", "model.pt"))
+    assert (root / "aha_source.png").stat().st_size > 1000

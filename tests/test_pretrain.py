@@ -138,11 +138,11 @@ def test_ensure_base_reuses_a_finished_base_and_refuses_a_stale_one(trained, mon
 
 
 def test_corpus_knobs_come_from_the_defaults_then_the_preset_then_the_flags():
-    plain = pretrain_mod.corpus_mix(resolve(PretrainConfig(preset="cpu")))
+    plain = pretrain_mod.corpus_mix(resolve(PretrainConfig(preset="student")))
     assert pretrain_mod.corpus_knobs(plain) == {"retry_after_miss": 0.15, "first_try_hit": 0.0, "check_drills": 0.0}
-    long = pretrain_mod.corpus_mix(resolve(PretrainConfig(preset="cpu_long")))
-    assert pretrain_mod.corpus_knobs(long) == {"retry_after_miss": 0.25, "first_try_hit": 0.3, "check_drills": 0.5}
-    flagged = resolve(PretrainConfig(preset="cpu_long", first_try_hit=0.0, warmup_steps=10))
+    shipped = pretrain_mod.corpus_mix(resolve(PretrainConfig(preset="cpu")))
+    assert pretrain_mod.corpus_knobs(shipped) == {"retry_after_miss": 0.25, "first_try_hit": 0.3, "check_drills": 0.5}
+    flagged = resolve(PretrainConfig(preset="cpu", first_try_hit=0.0, warmup_steps=10))
     assert pretrain_mod.corpus_knobs(pretrain_mod.corpus_mix(flagged))["first_try_hit"] == 0.0
-    assert flagged.warmup_steps == 10 and resolve(PretrainConfig(preset="cpu_long")).warmup_steps == 50
-    assert resolve(PretrainConfig(preset="cpu")).warmup_steps == 30
+    assert flagged.warmup_steps == 10 and resolve(PretrainConfig(preset="cpu")).warmup_steps == 50
+    assert resolve(PretrainConfig(preset="student")).warmup_steps == 30

@@ -129,3 +129,20 @@ def test_zero_steps_evaluates_the_base_and_writes_a_summary(root, tmp_path):
                      "--eval_k=1"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["final"]["pass@1"] == summary["base"]["pass@1"]
+
+
+def test_default_preset_starts_from_the_shipped_base(tmp_path, capsys):
+    train_zero.main([f"--out_dir={tmp_path / 'zero'}", "--steps=0", "--eval_n_per_cell=1", "--eval_k=1",
+                     "--max_new_tokens=16"])
+    summary = json.loads((tmp_path / "zero" / "summary.json").read_text())
+    assert summary["preset"] == "cpu" and summary["base_checkpoint"].endswith(os.path.join("nanor1", "base.pt"))
+    assert "the shipped base" in capsys.readouterr().out
+    assert not (tmp_path / "base_cpu").exists()  # nothing pretrained
+
+
+def test_a_stale_shipped_base_stops_the_run_before_any_training(tmp_path, monkeypatch):
+    import nanor1.base as base_mod
+    monkeypatch.setattr(base_mod, "tokenizer_sha256", lambda path=None: "0" * 64)  # as if the ranks had changed
+    with pytest.raises(SystemExit, match="stale: the tokenizer ranks .* python -m nanor1.base --rebuild"):
+        train_zero.main([f"--out_dir={tmp_path / 'zero'}", "--steps=1"])
+    assert not (tmp_path / "zero" / "train.jsonl").exists()

@@ -1,0 +1,162 @@
+"""The shipped base model: R1-Zero's starting point, made by this repository and committed beside the code.
+
+    python -m nanor1.base                   # where the shipped base came from, and whether it is still current
+    python -m nanor1.base --rebuild         # pretrain it again from scratch (the cpu preset) and compare the two
+    python -m nanor1.base --rebuild --ship  # ... and replace nanor1/base.pt with the rebuilt one
+
+R1-Zero started from a pretrained model (DeepSeek-V3-Base), not from random weights (recipe §5). This project
+has no model to download, so its own stage 0 (nanor1/pretrain.py, preset `cpu`) makes one, and the result is
+committed as nanor1/base.pt, like the tokenizer's ranks: `python train_zero.py` starts RL from it at once.
+
+nanor1/base.pt holds the weights (fp32, no optimizer state) and their provenance: the pretraining command and
+config, the corpus knobs, the model config, a hash of the tokenizer ranks, a fingerprint of the corpus (the
+tokens of two pretraining batches), the torch version and thread count, and the pretraining time. At load the
+parts that can go stale are compared with what the code would use now: the tokenizer, the model config, the
+preset's definition and the corpus it generates. A mismatch stops the run and names the command that rebuilds
+the base; tests/test_base.py makes the same check, so a change that invalidates the base fails CI.
+
+Same code, same torch, same thread count: a rebuild is bit-identical (float summation order depends on the
+number of threads; with another count the rebuilt base differs in its weights and matches in its evaluation,
+within sampling noise).
+"""
+import hashlib
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
+from nanor1.config import parse_overrides
+from nanor1.model import ModelConfig
+from nanor1.tokenizer import RANKS_PATH, get_tokenizer
+
+SHIPPED_PATH = os.path.join(os.path.dirname(__file__), "base.pt")
+PRESET = "cpu"                                    # the pretraining preset that makes the shipped base
+REBUILD = "python -m nanor1.base --rebuild --ship"
+RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every")  # config fields that do not change weights
+
+
+def tokenizer_sha256(path: str = RANKS_PATH) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def corpus_fingerprint(cfg, mix) -> str:
+    """sha256 of the token ids of the first and the last pretraining batch: changes whenever the corpus
+    generator, the task world or the tokenizer would feed the pretraining different text."""
+    from nanor1.pretrain import make_batch
+    tok = get_tokenizer()
+    h = hashlib.sha256()
+    for step in (0, cfg.steps - 1):
+        h.update(make_batch(step, cfg, tok, mix).numpy().tobytes())
+    return h.hexdigest()
+
+
+def expected_provenance(preset: str = PRESET) -> dict:
+    """What a base pretrained now with `preset` would record (everything except the run's own facts)."""
+    from nanor1.pretrain import PRESETS, PretrainConfig, corpus_knobs, corpus_mix, resolve
+    cfg = resolve(PretrainConfig(preset=preset))
+    mix = corpus_mix(cfg)
+    model = ModelConfig.preset(PRESETS[preset]["model"], vocab_size=get_tokenizer().vocab_size)
+    return {"preset": preset, "pretrain_config": {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY},
+            "corpus": corpus_knobs(mix), "model_config": model.to_dict(), "tokenizer_sha256": tokenizer_sha256(),
+            "corpus_fingerprint": corpus_fingerprint(cfg, mix)}
+
+
+def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
+    """Why a base with this provenance no longer matches the code ([] when it does)."""
+    want = expected_provenance(preset)
+    names = {"tokenizer_sha256": "the tokenizer ranks (nanor1/tokenizer.bpe) changed",
+             "model_config": "the model config changed",
+             "pretrain_config": f"the {preset!r} pretraining preset changed (nanor1/pretrain.py)",
+             "corpus": f"the {preset!r} preset's corpus knobs changed",
+             "corpus_fingerprint": "the pretraining corpus changed (nanor1/corpus.py or nanor1/tasks/)"}
+    reasons = []
+    for key, why in names.items():
+        have, need = provenance.get(key), want[key]
+        if have != need:
+            if isinstance(need, dict) and isinstance(have, dict):
+                diff = {k: (have.get(k), v) for k, v in need.items() if have.get(k) != v}
+                why += f": {diff} (shipped, now)"
+            reasons.append(why)
+    return reasons
+
+
+def package(ckpt: dict, seconds: float, path: str = SHIPPED_PATH) -> dict:
+    """The shipped form of a finished pretraining checkpoint: weights, configs and provenance, nothing else."""
+    from nanor1.pretrain import resolve, PretrainConfig
+    cfg = resolve(PretrainConfig(**{**ckpt["config"], "preset": PRESET}))
+    provenance = {**expected_provenance(PRESET), "command": f"python -m nanor1.pretrain --preset={PRESET}",
+                  "rebuild": REBUILD, "seed": cfg.seed, "torch": torch.__version__,
+                  "threads": torch.get_num_threads(), "seconds_pretrain": round(seconds, 1),
+                  "made": time.strftime("%Y-%m-%d")}
+    payload = {"model": {k: v.float().contiguous() for k, v in ckpt["model"].items()},
+               "model_config": ckpt["model_config"], "kind": "base", "provenance": provenance}
+    save_checkpoint(path, payload)
+    return payload
+
+
+def load_shipped(device="cpu", path: str | None = None):
+    """The shipped base as a model, after checking that it still matches the code; a stale or missing base
+    stops with one message that says how to rebuild it."""
+    path = path or SHIPPED_PATH
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}; rebuild it with `{REBUILD}` (~15 min on 2 cores)") from None
+    reasons = stale_reasons(ckpt.get("provenance", {}))
+    if reasons:
+        raise SystemExit(f"error: the shipped base {path} is stale: " + "; ".join(reasons) +
+                         f". Rebuild it with `{REBUILD}` (~15 min on 2 cores), or pass --base=scratch / "
+                         "--base=<checkpoint>")
+    return build_model(ckpt, path, device), ckpt
+
+
+def max_weight_diff(a: dict, b: dict) -> float:
+    if a.keys() != b.keys():
+        return float("inf")
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+@dataclass
+class BaseConfig:
+    rebuild: bool = False        # pretrain the base again from scratch and compare it with the shipped one
+    ship: bool = False           # with --rebuild: write the rebuilt base to nanor1/base.pt
+    out_dir: str = "out/base_rebuild"
+    eval_n_per_cell: int = 12    # the comparison's evaluation when the two differ in their weights
+
+
+def main(argv):
+    from nanor1.evaluate import evaluate, format_table
+    from nanor1.pretrain import PretrainConfig, pretrain
+    cfg = parse_overrides(BaseConfig(), argv)
+    shipped = load_checkpoint(SHIPPED_PATH) if os.path.exists(SHIPPED_PATH) else None
+    if shipped is not None:
+        prov = shipped.get("provenance", {})
+        print(f"{SHIPPED_PATH}: made {prov.get('made')} by `{prov.get('command')}` with torch {prov.get('torch')}, "
+              f"{prov.get('threads')} threads, {prov.get('seconds_pretrain')} s of pretraining")
+        reasons = stale_reasons(prov)
+        print("status: " + ("current (tokenizer, model config, preset and corpus match the code)" if not reasons
+                            else "STALE: " + "; ".join(reasons)))
+    if not cfg.rebuild:
+        return
+    t0 = time.time()
+    path = pretrain(PretrainConfig(preset=PRESET, out_dir=cfg.out_dir))
+    rebuilt = package(load_checkpoint(path), time.time() - t0, os.path.join(cfg.out_dir, "base.pt"))
+    if shipped is not None:
+        diff = max_weight_diff(shipped["model"], rebuilt["model"])
+        print(f"rebuilt vs shipped: max |weight difference| {diff:.3g}" + (" (bit-identical)" if diff == 0 else ""))
+        if diff != 0:  # another thread count or torch build: compare what the two models do instead
+            tok = get_tokenizer()
+            for name, ck in (("shipped", shipped), ("rebuilt", rebuilt)):
+                res = evaluate(build_model(ck), tok, n_per_cell=cfg.eval_n_per_cell, max_new_tokens=400)
+                print(f"\n{name}:\n{format_table(res)}")
+    if cfg.ship:
+        save_checkpoint(SHIPPED_PATH, rebuilt)
+        print(f"wrote {SHIPPED_PATH}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
