@@ -39,12 +39,12 @@ from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.evaluate import evaluate
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
-                         parse_weights, save_training_checkpoint, train_step)
+                         save_training_checkpoint, train_step)
 from nanor1.metrics import MetricsLog, plot_metrics, plt, save_figure, write_atomic  # plt: file-only backend
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
-from nanor1.rewards import combined_reward, format_reward
+from nanor1.rewards import combined_reward, format_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
 from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem

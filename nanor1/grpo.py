@@ -46,7 +46,7 @@ from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads,
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
 from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
-from nanor1.rewards import combined_reward, has_aha, is_lang_mixed
+from nanor1.rewards import combined_reward, has_aha, is_lang_mixed, parse_weights
 from nanor1.sampler import SamplingParams, generate, left_pad
 from nanor1.tasks import format_prompt, parse_difficulties, parse_families, sample_problem
 from nanor1.tokenizer import get_tokenizer
@@ -102,20 +102,6 @@ class GRPOConfig:
         parse_weights(c.reward_weights)
         parse_families(c.families), parse_difficulties(c.difficulties)  # a typo fails now, not after pretraining
         return c
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    from nanor1.rewards import REWARDS
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, w = part.partition("=")
-        if name not in REWARDS:
-            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: {sorted(REWARDS)}")
-        try:
-            out[name] = float(w or 1.0)
-        except ValueError:
-            raise SystemExit(f"error: --reward_weights: weight of {name!r} is not a number: {w!r}") from None
-    return out
 
 
 # -----------------------------------------------------------------------------
