@@ -45,7 +45,7 @@ from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads,
                                 world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
-from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
+from nanor1.optim import lr_at  # warmup + cosine decay, the schedule of pretraining and SFT
 from nanor1.rewards import combined_reward, has_aha, is_lang_mixed, parse_weights
 from nanor1.sampler import SamplingParams, generate, left_pad
 from nanor1.tasks import format_prompt, parse_difficulties, parse_families, sample_problem

@@ -15,7 +15,6 @@ rank builds that batch and trains on its contiguous slice (DDP averages the grad
 step one process takes with the same --batch_size (the global batch); see nanor1/distributed.py.
 """
 import dataclasses
-import math
 import os
 import random
 import sys
@@ -32,6 +31,7 @@ from nanor1.corpus import CorpusMix, make_document
 from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, is_main, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
+from nanor1.optim import lr_at, make_optimizer
 from nanor1.tasks import Habits
 from nanor1.tokenizer import get_tokenizer
 
@@ -122,21 +122,6 @@ def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Ten
             row += [tok.bos_id] + tok.encode(make_document(rng, mix)) + [tok.eos_id]
         rows.append(row[:cfg.seq_len + 1])
     return torch.tensor(rows, dtype=torch.long)
-
-
-def lr_at(step: int, cfg) -> float:
-    """Linear warmup, then cosine decay to min_lr_frac of the peak (used by pretraining and GRPO)."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def make_optimizer(model, lr, weight_decay):
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
 
 
 def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False) -> str:

@@ -27,7 +27,8 @@ import dist_worker
 from nanor1.checkpoint import load_checkpoint
 from nanor1.grpo import GRPOTrainer
 from nanor1.metrics import read_jsonl
-from nanor1.pretrain import PretrainConfig, lr_at, pretrain
+from nanor1.optim import lr_at
+from nanor1.pretrain import PretrainConfig, pretrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}  # tiny models: 1 thread is faster on 2 cores
