@@ -1,6 +1,6 @@
 """Shared plumbing of the experiments in this folder (one script per claim of the R1 report; see README.md).
 
-An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or PPOTrainer)
+An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or baselines' PPOTrainer)
 driven by grpo.train_step from the same base checkpoint, evaluated on the held-out set by nanor1.evaluate. This
 file holds what every script needs: the presets, the base model (reused when present, pretrained when not), one RL
 arm with periodic evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is free),

@@ -87,7 +87,7 @@ class GRPOConfig:
     max_bad_steps: int = 5             # consecutive non-finite steps before the run stops
 
     def resolved(self) -> "GRPOConfig":
-        c = replace(self)  # a copy of the same class (PPOConfig in nanor1/ppo.py extends this one)
+        c = replace(self)  # a copy of the same class (PPOConfig in baselines/ppo.py extends this one)
         if c.loss_type not in ("grpo", "dapo", "dr_grpo"):
             raise SystemExit(f"error: --loss_type={c.loss_type!r}: choose grpo, dapo or dr_grpo")
         if c.scale_rewards not in ("group", "batch", "none"):

@@ -1,4 +1,4 @@
-"""The rule process reward (nanor1/process_reward.py) as a specification: which text is a step, how each is scored.
+"""The rule process reward (baselines/process_reward.py) as a specification: which text is a step, how each is scored.
 
     python -m pytest tests/test_process_reward.py -q
 """
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from nanor1.process_reward import process_reward, score_steps, split_steps, step_stats
+from baselines.process_reward import process_reward, score_steps, split_steps, step_stats
 from nanor1.rewards import REWARDS
 from nanor1.tasks import Habits, sample_problem, solution_trace
 

@@ -1,6 +1,6 @@
 """A rule process reward: split the chain of thought into arithmetic steps "a op b = c" and score each one.
 
-    from nanor1.process_reward import split_steps, score_steps, process_reward
+    from baselines.process_reward import split_steps, score_steps, process_reward
     python experiments/process_reward.py       # outcome vs process reward from one base (recipe §3, §7)
 
 The R1 report tried process reward models and dropped them (recipe §3): a step is hard to define, a step scorer
