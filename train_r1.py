@@ -34,13 +34,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
+                               save_training_checkpoint)
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.evaluate import evaluate
-from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
-                         save_training_checkpoint, train_step)
-from nanor1.metrics import MetricsLog, plot_metrics, plt, save_figure, write_atomic  # plt: file-only backend
+from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
+from nanor1.metrics import (STEP_HEADER, MetricsLog, format_step, plot_metrics, plt,  # plt: file-only backend
+                            save_figure, write_atomic)
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model

@@ -25,8 +25,8 @@ import torch  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
-from nanor1.metrics import save_figure, write_atomic  # noqa: E402
-from nanor1.grpo import GRPOConfig, GRPOTrainer, format_step, STEP_HEADER, train_step  # noqa: E402
+from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step  # noqa: E402
+from nanor1.metrics import STEP_HEADER, format_step, save_figure, write_atomic  # noqa: E402
 from nanor1.pretrain import ensure_base as pretrain_base  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
 
