@@ -61,13 +61,13 @@ class PretrainConfig:
 
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
-    "cpu": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # 3.9 min solo on 2 cores (*)
-    "cpu_long": dict(model="cpu", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # 18.5 min solo (**)
+    "cpu": dict(model="l3d96", steps=2000, batch_size=8, lr=3e-3),  # 3.9 min solo on 2 cores (*)
+    "cpu_long": dict(model="l4d128", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # 18.5 min solo (**)
                      corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
-    "cpu_r1": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),    # 13 min solo: train_r1.py's base
-    "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # half the cpu steps (claim 8)
-    "cpu_v1": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
-    "gpu": dict(model="gpu", steps=6000, batch_size=64, lr=6e-4),
+    "cpu_r1": dict(model="l4d128", steps=1800, batch_size=16, lr=3e-3),    # 13 min solo: train_r1.py's base
+    "cpu_small": dict(model="l3d96", steps=1000, batch_size=8, lr=3e-3),  # half the cpu steps (claim 8)
+    "cpu_v1": dict(model="l4d128", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
+    "gpu": dict(model="l12d768", steps=6000, batch_size=64, lr=6e-4),
 }
 # (*) The base learns to copy the numbers of a question (what every retry needs, recipe §9) in a sudden drop of
 # the loss, and that transition comes with optimizer steps more than with tokens or width: with the same 3.1M
