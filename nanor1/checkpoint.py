@@ -14,7 +14,6 @@ load_training_checkpoint at the bottom of this file.
 """
 import os
 import random
-import re
 from dataclasses import asdict
 
 import torch
@@ -46,11 +45,10 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated file, not a torch file, or a pickle with disallowed objects
-        lines = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # torch colours some messages
-        detail = lines[0][:200] if lines else "empty or unreadable file"  # an empty file raises a bare EOFError
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or not a nanor1 "
-                              f"checkpoint ({type(e).__name__}: {detail})") from None
+    except Exception:  # truncated, empty, not a torch file, or a pickle asking for objects weights_only refuses
+        # torch's own message is not passed on: for a refused pickle it advises loading with weights_only=False,
+        # which would run whatever code the file holds
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or not a nanor1 checkpoint") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
         raise CheckpointError(f"{path} is a torch file but not a nanor1 checkpoint (no 'model'/'model_config')")
     return ckpt
