@@ -177,6 +177,7 @@ def _run_cli(args, cwd):
                           env={**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_evaluate_cli_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
     path = str(tmp_path / "bad.pt")
     write_corrupt(path, "truncated")
@@ -187,6 +188,7 @@ def test_evaluate_cli_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+@pytest.mark.slow
 def test_pretrain_resume_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
     write_corrupt(str(tmp_path / "model.pt"), "random_bytes")
     r = _run_cli(["-m", "nanor1.pretrain", "--preset=tiny", f"--out_dir={tmp_path}", "--resume"], tmp_path)
