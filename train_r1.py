@@ -119,7 +119,7 @@ def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
                          return_samples=2)
     general = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
                        families=GENERAL_FAMILIES, return_samples=2)
-    # language mixing shows at the RL sampling temperature, not at 0.6 (README, issue 10): measured on zh prompts
+    # language mixing shows at the RL sampling temperature, not at 0.6 (README): measured on zh prompts
     hot = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, temperature=1.0, top_p=1.0,
                    max_new_tokens=max_new_tokens, seed=1234, langs=("zh",))
     row = {k: reasoning[k] for k in METRICS}
