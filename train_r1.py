@@ -34,17 +34,18 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
+                               save_training_checkpoint)
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.evaluate import evaluate
-from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
-                         parse_weights, save_training_checkpoint, train_step)
-from nanor1.metrics import MetricsLog, plot_metrics, plt, save_figure, write_atomic  # plt: file-only backend
+from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
+from nanor1.metrics import (STEP_HEADER, MetricsLog, format_step, plot_metrics, plt,  # plt: file-only backend
+                            save_figure, write_atomic)
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
-from nanor1.rewards import combined_reward, format_reward
+from nanor1.rewards import combined_reward, format_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
 from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
@@ -118,7 +119,7 @@ def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
                          return_samples=2)
     general = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
                        families=GENERAL_FAMILIES, return_samples=2)
-    # language mixing shows at the RL sampling temperature, not at 0.6 (README, issue 10): measured on zh prompts
+    # language mixing shows at the RL sampling temperature, not at 0.6 (README): measured on zh prompts
     hot = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, temperature=1.0, top_p=1.0,
                    max_new_tokens=max_new_tokens, seed=1234, langs=("zh",))
     row = {k: reasoning[k] for k in METRICS}

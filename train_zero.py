@@ -22,13 +22,12 @@ from dataclasses import asdict, dataclass
 from tqdm import tqdm
 
 from nanor1.base import SHIPPED_PATH, load_shipped
-from nanor1.checkpoint import CheckpointError, load_model
+from nanor1.checkpoint import CheckpointError, load_model, load_training_checkpoint, save_training_checkpoint
 from nanor1.config import parse_overrides_multi
 from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
-from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
-                         save_training_checkpoint, train_step)
-from nanor1.metrics import plot_metrics, write_atomic
+from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
+from nanor1.metrics import STEP_HEADER, format_step, plot_metrics, write_atomic
 from nanor1.pretrain import ensure_base
 from nanor1.tokenizer import get_tokenizer
 

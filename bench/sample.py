@@ -1,7 +1,7 @@
 """Benchmark: KV-cache sampler vs naive full recompute, same model, prompts and seed, in one run.
 
-    python bench/sample.py                    # cpu preset, 64 rows x 256 new tokens (issue target: kv_speedup >= 5)
-    python bench/sample.py --preset=gpu --rows=256 --new_tokens=512      # on a GPU
+    python bench/sample.py                    # the l4d128 model, 64 rows x 256 new tokens (target: kv_speedup >= 5)
+    python bench/sample.py --preset=l12d768 --rows=256 --new_tokens=512  # on a GPU
     python bench/sample.py --quick            # tiny sizes, a few seconds
 
 The naive baseline re-runs the whole (left-padded) sequence every step and keeps the last logits: what a sampler
@@ -27,7 +27,7 @@ from nanor1.tokenizer import get_tokenizer  # noqa: E402
 
 @dataclass
 class BenchConfig:
-    preset: str = "cpu"          # model preset
+    preset: str = "l4d128"       # model preset (nanor1/model.py)
     rows: int = 64               # total sampled rows = prompts x samples_per_prompt
     samples_per_prompt: int = 8
     new_tokens: int = 256

@@ -1,6 +1,6 @@
 """Shared plumbing of the experiments in this folder (one script per claim of the R1 report; see README.md).
 
-An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or PPOTrainer)
+An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or baselines' PPOTrainer)
 driven by grpo.train_step from the same base checkpoint, evaluated on the held-out set by nanor1.evaluate. This
 file holds what every script needs: the presets, the base model (reused when present, pretrained when not), one RL
 arm with periodic evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is free),
@@ -25,8 +25,8 @@ import torch  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
-from nanor1.metrics import save_figure, write_atomic  # noqa: E402
-from nanor1.grpo import GRPOConfig, GRPOTrainer, format_step, STEP_HEADER, train_step  # noqa: E402
+from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step  # noqa: E402
+from nanor1.metrics import STEP_HEADER, format_step, save_figure, write_atomic  # noqa: E402
 from nanor1.pretrain import ensure_base as pretrain_base  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
 

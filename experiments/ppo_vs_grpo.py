@@ -6,7 +6,7 @@
 
 Both arms start from the same base, sample the same prompts (same seed) with the same budget (16 prompts x 8
 samples per step), score with the same rule rewards and update the policy with the same clipped surrogate, lr and
-KL coefficient (GRPO: k3 KL in the loss; PPO: KL in the per-token reward). PPO (nanor1/ppo.py) adds a critic of the
+KL coefficient (GRPO: k3 KL in the loss; PPO: KL in the per-token reward). PPO (baselines/ppo.py) adds a critic of the
 policy's size with a value head, GAE(gamma=1, lambda=0.95) and a clipped value loss.
 
 What is measured (CPU, so no allocator peak as torch.cuda.max_memory_allocated would give):
@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (ensure_base, final_spread, grpo_config, mean_pm, parse, plot_arms, run_arm,  # noqa: E402
                     runs_of, write_result)
 
+from baselines.ppo import PPOConfig, PPOTrainer  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
-from nanor1.ppo import PPOConfig, PPOTrainer  # noqa: E402
 
 import torch  # noqa: E402
 

@@ -5,7 +5,7 @@
 
 Two arms from the same base, same GRPO settings, same sample budget; only the reward differs:
     outcome   accuracy (the final answer verifies) + 0.25 x format           (R1-Zero's rule reward)
-    process   process (fraction of correct "a op b = c" steps in <think>, nanor1/process_reward.py) + 0.25 x format
+    process   process (fraction of correct "a op b = c" steps in <think>, baselines/process_reward.py) + 0.25 x format
 Both arms log both rewards (the unused one with weight 0), so the training batches show what each arm optimises
 and what it neglects. Held-out evaluation adds the step statistics per response: steps, step accuracy, distinct
 steps, and the process score, beside pass@1.
@@ -21,8 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (arm_summary, ensure_base, grpo_config, parse, plot_arms, print_arm_table, run_arm,  # noqa: E402
                     runs_of, write_result)
 
+from baselines.process_reward import step_stats  # noqa: E402  (also registers the reward "process")
 from nanor1.evaluate import judge  # noqa: E402
-from nanor1.process_reward import step_stats  # noqa: E402  (also registers the reward "process")
 
 ARMS = {"outcome": "accuracy=1,format=0.25,process=0", "process": "accuracy=0,format=0.25,process=1"}
 

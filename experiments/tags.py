@@ -32,7 +32,8 @@ from common import (arm_summary, ensure_base, grpo_config, parse, plot_arms, pri
                     runs_of, write_result)
 
 from nanor1.evaluate import judge  # noqa: E402
-from nanor1.rewards import TAGS, extract_answer, parse_expression_numbers, parse_number, think_text  # noqa: E402
+from nanor1.parse import parse_expression_numbers, parse_number  # noqa: E402
+from nanor1.rewards import TAGS, extract_answer, think_text  # noqa: E402
 from nanor1.tasks import verify  # noqa: E402
 
 PLAIN_PROMPT = {"en": "Question: {q}\nSolution:", "zh": "问题：{q}\n解答："}

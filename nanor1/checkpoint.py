@@ -9,14 +9,16 @@ A checkpoint is one torch file holding plain data only (tensors, numbers, string
     ...           anything else the writer adds (config dict, data position, metrics)
 Writes go to `path.tmp` first and are renamed over `path`, so a kill mid-write leaves the old file intact.
 Under torchrun only rank 0 writes (the ranks hold the same weights); the others return at once.
+An RL trainer's whole state (GRPOTrainer, and PPOTrainer of baselines/) goes through save_training_checkpoint /
+load_training_checkpoint at the bottom of this file.
 """
 import os
 import random
-import re
+from dataclasses import asdict
 
 import torch
 
-from nanor1.distributed import is_main
+from nanor1.distributed import is_main, world
 from nanor1.model import GPT, ModelConfig
 
 
@@ -43,11 +45,10 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated file, not a torch file, or a pickle with disallowed objects
-        lines = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # torch colours some messages
-        detail = lines[0][:200] if lines else "empty or unreadable file"  # an empty file raises a bare EOFError
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or not a nanor1 "
-                              f"checkpoint ({type(e).__name__}: {detail})") from None
+    except Exception:  # truncated, empty, not a torch file, or a pickle asking for objects weights_only refuses
+        # torch's own message is not passed on: for a refused pickle it advises loading with weights_only=False,
+        # which would run whatever code the file holds
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt or not a nanor1 checkpoint") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
         raise CheckpointError(f"{path} is a torch file but not a nanor1 checkpoint (no 'model'/'model_config')")
     return ckpt
@@ -94,3 +95,32 @@ def set_rng_state(state: dict) -> None:
 def _tuplify(state):
     version, internal, gauss = state
     return version, list(internal), gauss
+
+
+# ----------------------------------------------------------------------------- RL trainers (nanor1/grpo.py)
+
+def save_training_checkpoint(path, trainer, extra: dict) -> None:
+    """A GRPO (or PPO) trainer's whole state: model, optimizer, step, RNG, config, reference model; + extra."""
+    m = trainer.model
+    payload = {"model": m.state_dict(), "model_config": m.cfg.to_dict(), "optimizer": trainer.optimizer.state_dict(),
+               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), "world_size": world(),
+               **extra}
+    if trainer.ref_model is not None:
+        payload["ref_model"] = trainer.ref_model.state_dict()
+    save_checkpoint(path, payload)
+
+
+def load_training_checkpoint(path, trainer) -> dict:
+    """Restore what save_training_checkpoint wrote into `trainer` (same model config); returns the checkpoint."""
+    ckpt = load_checkpoint(path, map_location=trainer.device)
+    trainer.model.load_state_dict(build_model(ckpt, path, trainer.device, expect=trainer.model.cfg).state_dict())
+    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    if trainer.ref_model is not None and "ref_model" in ckpt:
+        trainer.ref_model.load_state_dict(ckpt["ref_model"])
+    trainer.step = ckpt["step"]
+    if ckpt.get("world_size", 1) != world():  # each rank samples with its own seed: other ranks, other samples
+        print(f"note: {path} was written by {ckpt.get('world_size', 1)} processes and resumes with {world()}: "
+              "a valid run, but not the samples the original one would have drawn")
+    set_rng_state(ckpt["rng"])
+    trainer.log.truncate_after(trainer.step)  # rows logged after this checkpoint will be logged again
+    return ckpt

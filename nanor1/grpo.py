@@ -1,23 +1,32 @@
-"""GRPO: Group Relative Policy Optimization (DeepSeekMath, DeepSeek-R1), single file, cleanrl style.
+"""GRPO: Group Relative Policy Optimization (DeepSeekMath, DeepSeek-R1), one file, in the order of one step.
 
-    from nanor1.grpo import GRPOConfig, GRPOTrainer
-    trainer = GRPOTrainer(model, GRPOConfig(), out_dir="out/zero"); trainer.train()
-(train_zero.py and train_r1.py are the scripts; this module is the algorithm.)
+    from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
+    trainer = GRPOTrainer(model, GRPOConfig(steps=40), out_dir="out/grpo")  # model: a GPT, e.g. a pretrained base
+    while trainer.step < trainer.cfg.steps:
+        row = train_step(trainer)            # one step; its metrics, also appended to out/grpo/grpo.jsonl
+(train_zero.py and train_r1.py are the scripts around this loop: base model, evaluation, checkpoints, plots.)
 
-One step (recipe §1):
-  1. sample P train prompts; G completions each from the current policy pi_old (nanor1.sampler)
-  2. score each completion with the rule rewards (nanor1.rewards), r (P, G)
+One step, train_step (recipe §1); the numbers mark the same steps in the code below:
+  1. sample P train prompts, G completions each, from the current policy pi_old (GRPOTrainer.sample, nanor1.sampler)
+  2. score each completion with the rule rewards (nanor1.rewards): r (P, G)
   3. group-relative advantages A_i = (r_i - mean_group) / (std_group + eps), the same for every token of o_i
-  4. policy loss per token (nanor1.loss): -min(rho A, clip(rho) A) + beta * k3 KL to the reference model,
-     aggregated over tokens and completions ("grpo" / "dapo" / "dr_grpo"), mu inner iterations, AdamW
-No value network: the group mean is the baseline.
+  4. the policy loss per token (nanor1.loss): -min(rho A, clip(rho) A) + beta * k3 KL to the reference model,
+     weighted so that its sum is the chosen aggregation over tokens and completions ("grpo" / "dapo" / "dr_grpo")
+  5. update: clip the gradient norm, one AdamW step; with mu = num_iterations > 1, steps 4-5 repeat on the same
+     samples (then rho moves away from 1 and the clip matters)
+No value network: the group mean is the baseline. Below train_step come the trainer that does steps 1-5, the
+pieces it calls (each testable alone), and the gathering of rollouts over several processes.
 
 The loss is ~0 at every step by construction: advantages sum to zero within a group and rho == 1 at the first inner
 iteration. Its gradient is not zero. Watch reward, accuracy and length, not the loss.
 
 Deviations from the paper (and why):
-- The reference model is the policy at the start of the run, reset every `ref_reset_every` steps (R1-Zero: 400);
-  beta = 0 (the default on CPU, as in DAPO / Dr.GRPO) keeps no reference model in memory.
+- beta: GRPOConfig's default is 0 (as in DAPO and Dr.GRPO), which keeps no reference model in memory; train_zero.py
+  runs its cpu presets with beta = 0.05 (SMALL_WORLD there: without the KL the arithmetic inside <think> decays,
+  recipe §9) and its gpu preset with 0.01. The reference is the policy at the start of the run, copied from the
+  policy again every `ref_reset_every` steps (R1-Zero: 400; default 0, never).
+- The learning rate warms up and decays by a cosine to min_lr_frac (nanor1/optim.py): at a constant lr a solved
+  task drifted (recipe §9).
 - Rewards that are NaN/inf are replaced by 0 and counted, so one bad reward cannot poison a batch.
 - Group std is the population std (unbiased=False): G = 1 then gives A = 0 (no baseline, no signal) instead of NaN.
 - old log-probs are recomputed from the training forward (detached) at the first inner iteration, not taken from
@@ -25,28 +34,28 @@ Deviations from the paper (and why):
 
 Several processes (torchrun, nanor1/distributed.py): the P prompts of a step are split over the ranks, whole groups
 per rank, so advantages are exact without communication. Each rank samples its share (generator seeded by (seed,
-step, rank)), the rollouts are gathered for the step's metrics and for the loss normalisers (grpo: number of outputs;
-dapo: number of tokens; dr_grpo: outputs x max_len; batch-level reward std), and the per-rank gradients, each
-weighted by those whole-batch counts, are summed. Given the same rollouts, N ranks take the step one process takes.
-Not DDP: ranks run different numbers of micro-batches (length-sorted, dynamic sampling keeps different numbers of
-groups per rank), which DDP's per-backward all-reduce cannot pair up; and the weighted gradients must be summed,
-not averaged. With dynamic sampling each rank fills its own share of P.
+step, rank)), the rollouts are gathered (gather_rollout) for the step's metrics and for the loss normalisers (grpo:
+number of outputs; dapo: number of tokens; dr_grpo: outputs x max_len; batch-level reward std), and the per-rank
+gradients, each weighted by those whole-batch counts, are summed. Given the same rollouts, N ranks take the step one
+process takes. Not DDP: ranks run different numbers of micro-batches (length-sorted, dynamic sampling keeps
+different numbers of groups per rank), which DDP's per-backward all-reduce cannot pair up; and the weighted
+gradients must be summed, not averaged. With dynamic sampling each rank fills its own share of P.
 """
 import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 
-from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.checkpoint import build_model
 from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, broadcast_params, rank_seed, shard,
                                 world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
-from nanor1.pretrain import lr_at  # the same warmup + cosine decay (fields lr, warmup_steps, steps, min_lr_frac)
-from nanor1.rewards import combined_reward, has_aha, is_lang_mixed
+from nanor1.optim import lr_at  # warmup + cosine decay, the schedule of pretraining and SFT
+from nanor1.rewards import combined_reward, has_aha, is_lang_mixed, parse_weights
 from nanor1.sampler import SamplingParams, generate, left_pad
 from nanor1.tasks import format_prompt, parse_difficulties, parse_families, sample_problem
 from nanor1.tokenizer import get_tokenizer
@@ -89,7 +98,7 @@ class GRPOConfig:
     max_bad_steps: int = 5             # consecutive non-finite steps before the run stops
 
     def resolved(self) -> "GRPOConfig":
-        c = replace(self)  # a copy of the same class (PPOConfig in nanor1/ppo.py extends this one)
+        c = replace(self)  # a copy of the same class (PPOConfig in baselines/ppo.py extends this one)
         if c.loss_type not in ("grpo", "dapo", "dr_grpo"):
             raise SystemExit(f"error: --loss_type={c.loss_type!r}: choose grpo, dapo or dr_grpo")
         if c.scale_rewards not in ("group", "batch", "none"):
@@ -106,68 +115,47 @@ class GRPOConfig:
         return c
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    from nanor1.rewards import REWARDS
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, w = part.partition("=")
-        if name not in REWARDS:
-            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: {sorted(REWARDS)}")
-        try:
-            out[name] = float(w or 1.0)
-        except ValueError:
-            raise SystemExit(f"error: --reward_weights: weight of {name!r} is not a number: {w!r}") from None
-    return out
+# -----------------------------------------------------------------------------
+# the step
+
+def train_step(trainer: "GRPOTrainer") -> dict:
+    """One full GRPO step at trainer.step, steps 1-5 of the module docstring. Its randomness is seeded by the step,
+    so a resumed run sees the same prompts and samples. Returns the metrics row (also written to the log)."""
+    cfg = trainer.cfg
+    seed = cfg.seed * 1_000_003 + trainer.step
+    # the same problems on every rank (rng); each rank its own samples (gen; rank 0 keeps one process's seed)
+    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
+    for g in trainer.optimizer.param_groups:  # this step's learning rate; every ref_reset_every steps a new reference
+        g["lr"] = lr_at(trainer.step, cfg)
+    if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
+            and trainer.step > 0:
+        trainer.ref_model.load_state_dict(trainer.model.state_dict())
+    t0 = time.time()
+    # 1-2. sample P prompts x G completions and score them (under torchrun: this rank's share of the groups)
+    r = trainer.sample(rng, gen)
+    whole = gather_rollout(r)  # all ranks' groups (r itself in one process): metrics and loss normalisers
+    t_gen = time.time() - t0
+    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole)}
+    # 3-5. advantages, the loss and its gradient, the AdamW step
+    stats = trainer.update(r, whole)
+    if stats.get("skipped"):
+        trainer.bad_steps += 1
+        row["skipped"] = 1
+        print(f"step {trainer.step + 1}: non-finite gradient, update skipped ({trainer.bad_steps} in a row)")
+        if trainer.bad_steps >= cfg.max_bad_steps:
+            raise SystemExit(f"error: {trainer.bad_steps} consecutive non-finite steps; stopping. Lower --lr, "
+                             "or check the rewards.")
+    else:
+        trainer.bad_steps = 0
+    total = time.time() - t0
+    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9))
+    trainer.step += 1
+    trainer.log.write(row)
+    return row
 
 
 # -----------------------------------------------------------------------------
-# the algorithm's pieces, each testable alone
-
-def has_spread(rewards: torch.Tensor) -> torch.Tensor:
-    """rewards (P, G) -> (P,) bool: the group's rewards are not all equal. Exact, unlike std > 0: the float std of
-    eight rewards of 0.7 is 6e-8, not 0."""
-    return rewards.amax(dim=1) > rewards.amin(dim=1)
-
-
-def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4,
-                     batch_rewards: torch.Tensor | None = None) -> torch.Tensor:
-    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller. batch_rewards: the
-    whole batch's rewards (all ranks) for scale="batch" (default: rewards)."""
-    centered = rewards - rewards.mean(dim=1, keepdim=True)
-    centered = torch.where(has_spread(rewards)[:, None], centered, 0.0)  # all-equal group: exactly 0, not rounding
-    if scale == "group":
-        return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
-    if scale == "batch":
-        return centered / ((rewards if batch_rewards is None else batch_rewards).std(unbiased=False) + eps)
-    return centered  # "none" (Dr.GRPO): no std scaling, which would up-weight near-uniform groups
-
-
-def token_weights(mask: torch.Tensor, loss_type: str, max_len: int, batch_rows: int | None = None,
-                  batch_tokens: int | None = None) -> torch.Tensor:
-    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum() (recipe §2).
-    batch_rows / batch_tokens: outputs and mask tokens of the whole batch when mask is one rank's share of it
-    (default: this mask's), so that the ranks' weighted sums add up to the whole batch's loss."""
-    mask = mask.float()
-    B = mask.size(0) if batch_rows is None else batch_rows
-    N = mask.sum().clamp(min=1) if batch_tokens is None else max(1, batch_tokens)
-    if loss_type == "grpo":     # mean over each output's tokens, then over outputs
-        return mask / (mask.sum(1, keepdim=True).clamp(min=1) * B)
-    if loss_type == "dapo":     # every token in the batch counts the same
-        return mask / N
-    if loss_type == "dr_grpo":  # a constant normaliser: no length bias
-        return mask / (B * max_len)
-    raise ValueError(loss_type)
-
-
-def completion_logits(model, prompt_ids, prompt_pad, completion, autocast):
-    """Logits of the policy at the positions that predict the completion tokens.
-
-    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position predicts token 0."""
-    seq = torch.cat([prompt_ids, completion[:, :-1]], dim=1)                     # (B, L+T-1)
-    with autocast:
-        hidden = model(seq, pad=prompt_pad, return_hidden=True)[:, prompt_ids.size(1) - 1:]  # (B, T, C)
-        return model.lm_head(hidden)
-
+# the trainer: what train_step calls for steps 1-5
 
 @dataclass
 class Rollout:
@@ -219,9 +207,20 @@ class GRPOTrainer:
                           device=self.device)
         return ref.eval().requires_grad_(False)
 
-    # --- 1-2. sample and score ------------------------------------------------
     def default_problem(self, rng: random.Random):
         return sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties), split="train")
+
+    def sample(self, rng, gen) -> Rollout:
+        """One round, or with dynamic sampling (DAPO) several, keeping only groups whose rewards differ."""
+        r = self.sample_round(rng, gen)
+        if not self.cfg.dynamic_sampling:
+            return r
+        kept, share = [r], self.cfg.prompts_per_step // world()  # this rank's share of the P groups
+        for _ in range(self.cfg.max_sampling_rounds - 1):
+            if sum(int(has_spread(x.rewards).sum()) for x in kept) >= share:
+                break
+            kept.append(self.sample_round(rng, gen))
+        return filter_groups(kept, share, self.cfg.num_generations)
 
     @torch.no_grad()
     def sample_round(self, rng: random.Random, gen: torch.Generator) -> Rollout:
@@ -231,10 +230,12 @@ class GRPOTrainer:
         prompts = [tok.encode(self.prompt_fn(p)) for p in problems]
         params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                                 stop_token_ids=(tok.answer_end_id,))
+        # 1. sample: each prompt is prefilled once and decoded G times
         self.model.eval()
         out = generate(self.model, prompts, cfg.num_generations, params, pad_id=tok.pad_id, eos_id=tok.eos_id,
                        generator=gen)
         self.model.train()
+        # 2. score: the reward of every completion, r (P, G), and its parts for the logs
         texts = out.completions(tok)
         G = cfg.num_generations
         totals, row_parts, bad = [], [], 0
@@ -262,33 +263,14 @@ class GRPOTrainer:
                        {k: torch.tensor(v).view(-1, G) for k, v in parts.items()}, texts, truncated,
                        out.lengths, bad, len(problems))
 
-    def sample(self, rng, gen) -> Rollout:
-        """One round, or with dynamic sampling (DAPO) several, keeping only groups whose rewards differ."""
-        r = self.sample_round(rng, gen)
-        if not self.cfg.dynamic_sampling:
-            return r
-        kept, share = [r], self.cfg.prompts_per_step // world()  # this rank's share of the P groups
-        for _ in range(self.cfg.max_sampling_rounds - 1):
-            if sum(int(has_spread(x.rewards).sum()) for x in kept) >= share:
-                break
-            kept.append(self.sample_round(rng, gen))
-        return filter_groups(kept, share, self.cfg.num_generations)
-
-    # --- 3-4. advantages and policy update ------------------------------------
-    def micro_batches(self, r: Rollout) -> list[tuple[torch.Tensor, int]]:
-        """(row indices, length) per micro-batch: rows sorted by completion length, each micro-batch cut to its
-        longest completion, so a batch with one 320-token row does not pay 320 positions for every row."""
-        lengths = r.mask.sum(1)
-        order = [i for i in torch.argsort(lengths, stable=True).tolist() if lengths[i] > 0]  # empty rows: no loss
-        n = self.cfg.micro_batch_rows
-        chunks = [order[a:a + n] for a in range(0, len(order), n)]
-        return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]  # sorted: last is longest
-
     def update(self, r: Rollout, whole: Rollout | None = None) -> dict:
         """One policy update on rollout r. Under torchrun r is this rank's share and `whole` the gathered batch
         of all ranks (gather_rollout), whose counts normalise the loss; default: r is the whole batch."""
         cfg, whole = self.cfg, whole or r
+        # 3. advantages, one per completion: every token of o_i gets A_i
         adv = group_advantages(r.rewards, cfg.scale_rewards, batch_rewards=whole.rewards).flatten()  # (B,)
+        # 4. the loss: per-token weights that make the sum the chosen aggregation, then per micro-batch the
+        # clipped surrogate (+ k3 KL to the reference, + entropy bonus) through nanor1.loss
         weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens, batch_rows=whole.mask.size(0),
                                 batch_tokens=int(whole.mask.sum()))                    # (B, T)
         batches = self.micro_batches(r)
@@ -323,6 +305,7 @@ class GRPOTrainer:
                     stats["clip_frac"] += float((out.clipped.float() * m).sum()) / n_tok
                     stats["kl"] += float((out.kl * m).sum()) / n_tok
                     stats["entropy"] += float((out.entropy * m).sum()) / n_tok
+            # 5. update: the whole batch's gradient, clipped, one AdamW step (never one on NaN/inf)
             all_reduce_grads(self.model.parameters())  # every rank now holds the whole batch's gradient
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             if not torch.isfinite(grad_norm):
@@ -337,6 +320,24 @@ class GRPOTrainer:
         stats["seconds_update"] = time.time() - t0 - ref_seconds
         return stats
 
+    def micro_batches(self, r: Rollout) -> list[tuple[torch.Tensor, int]]:
+        """(row indices, length) per micro-batch: rows sorted by completion length, each micro-batch cut to its
+        longest completion, so a batch with one 320-token row does not pay 320 positions for every row."""
+        lengths = r.mask.sum(1)
+        order = [i for i in torch.argsort(lengths, stable=True).tolist() if lengths[i] > 0]  # empty rows: no loss
+        n = self.cfg.micro_batch_rows
+        chunks = [order[a:a + n] for a in range(0, len(order), n)]
+        return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]  # sorted: last is longest
+
+
+# -----------------------------------------------------------------------------
+# the pieces of the algorithm, each testable alone, in the order of steps 1-5; then the step's metrics
+
+def has_spread(rewards: torch.Tensor) -> torch.Tensor:
+    """rewards (P, G) -> (P,) bool: the group's rewards are not all equal. Exact, unlike std > 0: the float std of
+    eight rewards of 0.7 is 6e-8, not 0."""
+    return rewards.amax(dim=1) > rewards.amin(dim=1)
+
 
 def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
     """Dynamic sampling: keep groups with non-zero reward std from several rounds, at most P of them.
@@ -347,6 +348,64 @@ def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
     sel = sel[:P] or [(0, 0)]  # an all-equal step still needs one group (A = 0: no gradient)
     return concat_groups(rounds, sel, G)
 
+
+def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4,
+                     batch_rewards: torch.Tensor | None = None) -> torch.Tensor:
+    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller. batch_rewards: the
+    whole batch's rewards (all ranks) for scale="batch" (default: rewards)."""
+    centered = rewards - rewards.mean(dim=1, keepdim=True)
+    centered = torch.where(has_spread(rewards)[:, None], centered, 0.0)  # all-equal group: exactly 0, not rounding
+    if scale == "group":
+        return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
+    if scale == "batch":
+        return centered / ((rewards if batch_rewards is None else batch_rewards).std(unbiased=False) + eps)
+    return centered  # "none" (Dr.GRPO): no std scaling, which would up-weight near-uniform groups
+
+
+def token_weights(mask: torch.Tensor, loss_type: str, max_len: int, batch_rows: int | None = None,
+                  batch_tokens: int | None = None) -> torch.Tensor:
+    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum() (recipe §2).
+    batch_rows / batch_tokens: outputs and mask tokens of the whole batch when mask is one rank's share of it
+    (default: this mask's), so that the ranks' weighted sums add up to the whole batch's loss."""
+    mask = mask.float()
+    B = mask.size(0) if batch_rows is None else batch_rows
+    N = mask.sum().clamp(min=1) if batch_tokens is None else max(1, batch_tokens)
+    if loss_type == "grpo":     # mean over each output's tokens, then over outputs
+        return mask / (mask.sum(1, keepdim=True).clamp(min=1) * B)
+    if loss_type == "dapo":     # every token in the batch counts the same
+        return mask / N
+    if loss_type == "dr_grpo":  # a constant normaliser: no length bias
+        return mask / (B * max_len)
+    raise ValueError(loss_type)
+
+
+def completion_logits(model, prompt_ids, prompt_pad, completion, autocast):
+    """Logits of the policy at the positions that predict the completion tokens.
+
+    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position predicts token 0."""
+    seq = torch.cat([prompt_ids, completion[:, :-1]], dim=1)                     # (B, L+T-1)
+    with autocast:
+        hidden = model(seq, pad=prompt_pad, return_hidden=True)[:, prompt_ids.size(1) - 1:]  # (B, T, C)
+        return model.lm_head(hidden)
+
+
+def rollout_stats(r: Rollout) -> dict:
+    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T)."""
+    G, lengths = r.rewards.size(1), r.lengths
+    out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
+           "zero_std_frac": float((~has_spread(r.rewards)).float().mean()),
+           "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
+           "trunc_rate": float(r.truncated.float().mean()),
+           "aha_rate": sum(has_aha(t) for t in r.texts) / len(r.texts),
+           "lang_mix_rate": sum(is_lang_mixed(t, r.problems[i // G]) for i, t in enumerate(r.texts)) / len(r.texts),
+           "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0), "groups_sampled": r.n_sampled_groups}
+    for k, v in r.parts.items():
+        out[f"r_{k}"] = float(v.mean())
+    return out
+
+
+# -----------------------------------------------------------------------------
+# several processes: one Rollout of the whole step from every rank's share
 
 def gather_rollout(r: Rollout) -> Rollout:
     """The whole step's rollout, all ranks' groups in rank order (on CPU); r itself in one process."""
@@ -379,92 +438,3 @@ def concat_groups(rounds: list[Rollout], sel: list[tuple[int, int]], G: int) -> 
         truncated=cat(lambda r: r.truncated), lengths=cat(lambda r: r.lengths),
         n_bad_rewards=sum(r.n_bad_rewards for r in rounds),
         n_sampled_groups=sum(r.n_sampled_groups for r in rounds))
-
-
-def rollout_stats(r: Rollout) -> dict:
-    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T)."""
-    G, lengths = r.rewards.size(1), r.lengths
-    out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
-           "zero_std_frac": float((~has_spread(r.rewards)).float().mean()),
-           "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
-           "trunc_rate": float(r.truncated.float().mean()),
-           "aha_rate": sum(has_aha(t) for t in r.texts) / len(r.texts),
-           "lang_mix_rate": sum(is_lang_mixed(t, r.problems[i // G]) for i, t in enumerate(r.texts)) / len(r.texts),
-           "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0), "groups_sampled": r.n_sampled_groups}
-    for k, v in r.parts.items():
-        out[f"r_{k}"] = float(v.mean())
-    return out
-
-
-def save_training_checkpoint(path, trainer: GRPOTrainer, extra: dict) -> None:
-    m = trainer.model
-    payload = {"model": m.state_dict(), "model_config": m.cfg.to_dict(), "optimizer": trainer.optimizer.state_dict(),
-               "step": trainer.step, "rng": rng_state(), "grpo_config": asdict(trainer.cfg), "world_size": world(),
-               **extra}
-    if trainer.ref_model is not None:
-        payload["ref_model"] = trainer.ref_model.state_dict()
-    save_checkpoint(path, payload)
-
-
-def load_training_checkpoint(path, trainer: GRPOTrainer) -> dict:
-    ckpt = load_checkpoint(path, map_location=trainer.device)
-    trainer.model.load_state_dict(build_model(ckpt, path, trainer.device, expect=trainer.model.cfg).state_dict())
-    trainer.optimizer.load_state_dict(ckpt["optimizer"])
-    if trainer.ref_model is not None and "ref_model" in ckpt:
-        trainer.ref_model.load_state_dict(ckpt["ref_model"])
-    trainer.step = ckpt["step"]
-    if ckpt.get("world_size", 1) != world():  # each rank samples with its own seed: other ranks, other samples
-        print(f"note: {path} was written by {ckpt.get('world_size', 1)} processes and resumes with {world()}: "
-              "a valid run, but not the samples the original one would have drawn")
-    set_rng_state(ckpt["rng"])
-    trainer.log.truncate_after(trainer.step)  # rows logged after this checkpoint will be logged again
-    return ckpt
-
-
-def train_step(trainer: GRPOTrainer) -> dict:
-    """One full GRPO step at trainer.step: sample (seeded by the step, so a resumed run sees the same prompts),
-    score, update. Returns the metrics row."""
-    cfg = trainer.cfg
-    seed = cfg.seed * 1_000_003 + trainer.step
-    # the same problems on every rank (rng); each rank its own samples (gen; rank 0 keeps one process's seed)
-    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
-    for g in trainer.optimizer.param_groups:
-        g["lr"] = lr_at(trainer.step, cfg)
-    if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
-            and trainer.step > 0:
-        trainer.ref_model.load_state_dict(trainer.model.state_dict())
-    t0 = time.time()
-    r = trainer.sample(rng, gen)
-    whole = gather_rollout(r)  # all ranks' groups (r itself in one process): metrics and loss normalisers
-    t_gen = time.time() - t0
-    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole)}
-    stats = trainer.update(r, whole)
-    if stats.get("skipped"):
-        trainer.bad_steps += 1
-        row["skipped"] = 1
-        print(f"step {trainer.step + 1}: non-finite gradient, update skipped ({trainer.bad_steps} in a row)")
-        if trainer.bad_steps >= cfg.max_bad_steps:
-            raise SystemExit(f"error: {trainer.bad_steps} consecutive non-finite steps; stopping. Lower --lr, "
-                             "or check the rewards.")
-    else:
-        trainer.bad_steps = 0
-    total = time.time() - t0
-    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9))
-    trainer.step += 1
-    trainer.log.write(row)
-    return row
-
-
-STEP_HEADER = (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} {'ent':>5} "
-               f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} {'upd_s':>5} "
-               f"{'tok/s':>6}")
-
-
-def format_step(row: dict) -> str:
-    """One fixed-width line per step (rates in %)."""
-    pct = lambda k: 100 * row.get(k, 0.0)  # noqa: E731
-    return (f"{row['step']:5d} {row['reward']:6.3f} {pct('r_accuracy'):5.1f} {pct('r_format'):5.1f} "
-            f"{pct('zero_std_frac'):5.1f} {pct('clip_frac'):5.1f} {row.get('kl', 0):6.4f} {row.get('entropy', 0):5.2f} "
-            f"{row.get('grad_norm', 0):5.2f} {row['len_mean']:5.0f} {row['len_max']:4d} {pct('trunc_rate'):5.1f} "
-            f"{pct('aha_rate'):5.1f} {pct('lang_mix_rate'):5.1f} {row['seconds_gen']:5.1f} "
-            f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}")

@@ -1,8 +1,9 @@
-"""Metrics: JSONL logs and matplotlib PNG plots written next to checkpoints.
+"""Metrics: JSONL logs and matplotlib PNG plots written next to checkpoints, and the fixed-width line of an RL step.
 
 Every training script appends one JSON object per logged step to a .jsonl file, and redraws its plots from that
 file, so a plot can always be remade from the log (and a resumed run continues the same log).
 Under torchrun only rank 0 writes logs and plots (its rows hold metrics already reduced over the ranks).
+The RL scripts print STEP_HEADER once, then format_step(row) for each row that nanor1.grpo.train_step returns.
 """
 import json
 import os
@@ -96,3 +97,20 @@ def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save_figure(fig, png_path)
+
+
+# ----------------------------------------------------------------------------- the RL step line
+
+STEP_HEADER = (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} {'ent':>5} "
+               f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} {'upd_s':>5} "
+               f"{'tok/s':>6}")
+
+
+def format_step(row: dict) -> str:
+    """One fixed-width line per step (rates in %)."""
+    pct = lambda k: 100 * row.get(k, 0.0)  # noqa: E731
+    return (f"{row['step']:5d} {row['reward']:6.3f} {pct('r_accuracy'):5.1f} {pct('r_format'):5.1f} "
+            f"{pct('zero_std_frac'):5.1f} {pct('clip_frac'):5.1f} {row.get('kl', 0):6.4f} {row.get('entropy', 0):5.2f} "
+            f"{row.get('grad_norm', 0):5.2f} {row['len_mean']:5.0f} {row['len_max']:4d} {pct('trunc_rate'):5.1f} "
+            f"{pct('aha_rate'):5.1f} {pct('lang_mix_rate'):5.1f} {row['seconds_gen']:5.1f} "
+            f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}")

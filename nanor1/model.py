@@ -1,9 +1,12 @@
 """A compact decoder-only transformer: RoPE, RMSNorm (pre-norm), grouped-query attention, SwiGLU, tied embeddings.
 
-Used as the policy, the reference model and the base model. Presets (ModelConfig.preset):
-    tiny  tests, < 0.2M parameters
-    cpu   the default on a CPU, ~1M parameters: pretrains usefully in minutes on 2 cores
-    gpu   ~85M parameters, for one GPU (bf16 autocast)
+Used as the policy, the reference model and the base model. Presets (ModelConfig.preset), named by depth and width
+("l4d128": 4 layers of width 128); parameters with the tokenizer's 696-token vocabulary and tied embeddings:
+    tiny      2 x 32,   0.04M: the tests
+    l3d96     3 x 96,   0.37M: the default base on a CPU (pretraining preset cpu): pretrains in minutes on 2 cores
+    l4d128    4 x 128,  0.88M: the longer CPU bases (pretraining presets cpu_long, cpu_r1, cpu_v1)
+    l12d768   12 x 768, 76M: for GPUs (pretraining preset gpu, bf16 autocast)
+A checkpoint stores the dimensions (ModelConfig.to_dict()), not the preset's name.
 
 Padding convention (shared with the sampler and the GRPO trainer): a batch of sequences of different lengths is
 LEFT-padded. `pad` (B,) holds the number of padding columns of each row; a row's RoPE position is its column
@@ -22,7 +25,7 @@ import torch.nn.functional as F
 
 @dataclass
 class ModelConfig:
-    vocab_size: int = 2055       # tokenizer ranks + special tokens (set from the tokenizer)
+    vocab_size: int = 696        # tokenizer ranks + special tokens (callers pass get_tokenizer().vocab_size)
     n_layer: int = 4
     n_head: int = 4
     n_kv_head: int = 2           # grouped-query attention: n_head // n_kv_head query heads share one K/V head
@@ -36,9 +39,9 @@ class ModelConfig:
     def preset(name: str, **overrides) -> "ModelConfig":
         presets = {
             "tiny": dict(n_layer=2, n_head=2, n_kv_head=1, n_embd=32, mlp_hidden=64, max_seq_len=256),
-            "cpu": dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, mlp_hidden=384, max_seq_len=512),
-            "cpu_small": dict(n_layer=3, n_head=2, n_kv_head=1, n_embd=96, mlp_hidden=256, max_seq_len=512),
-            "gpu": dict(n_layer=12, n_head=12, n_kv_head=4, n_embd=768, mlp_hidden=2048, max_seq_len=2048),
+            "l3d96": dict(n_layer=3, n_head=2, n_kv_head=1, n_embd=96, mlp_hidden=256, max_seq_len=512),
+            "l4d128": dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, mlp_hidden=384, max_seq_len=512),
+            "l12d768": dict(n_layer=12, n_head=12, n_kv_head=4, n_embd=768, mlp_hidden=2048, max_seq_len=2048),
         }
         if name not in presets:
             raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(presets)}")

@@ -15,7 +15,6 @@ rank builds that batch and trains on its contiguous slice (DDP averages the grad
 step one process takes with the same --batch_size (the global batch); see nanor1/distributed.py.
 """
 import dataclasses
-import math
 import os
 import random
 import sys
@@ -32,6 +31,7 @@ from nanor1.corpus import CorpusMix, make_document
 from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, is_main, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
+from nanor1.optim import lr_at, make_optimizer
 from nanor1.tasks import Habits
 from nanor1.tokenizer import get_tokenizer
 
@@ -61,13 +61,13 @@ class PretrainConfig:
 
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
-    "cpu": dict(model="cpu", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # the shipped base (**)
+    "cpu": dict(model="l4d128", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # the shipped base (**)
                 corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
-    "student": dict(model="cpu_small", steps=2000, batch_size=8, lr=3e-3),  # 3.9 min solo: train_r1's student (*)
-    "cpu_r1": dict(model="cpu", steps=1800, batch_size=16, lr=3e-3),    # 13 min solo: train_r1.py's base
-    "cpu_small": dict(model="cpu_small", steps=1000, batch_size=8, lr=3e-3),  # half the student's steps (claim 8)
-    "cpu_v1": dict(model="cpu", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
-    "gpu": dict(model="gpu", steps=6000, batch_size=64, lr=6e-4),
+    "student": dict(model="l3d96", steps=2000, batch_size=8, lr=3e-3),  # train_r1.py's distillation student (*)
+    "cpu_r1": dict(model="l4d128", steps=1800, batch_size=16, lr=3e-3),    # train_r1.py's base
+    "cpu_small": dict(model="l3d96", steps=1000, batch_size=8, lr=3e-3),  # half the student's steps (claim 8)
+    "cpu_v1": dict(model="l4d128", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
+    "gpu": dict(model="l12d768", steps=6000, batch_size=64, lr=6e-4),
 }
 # (*) The base learns to copy the numbers of a question (what every retry needs, recipe §9) in a sudden drop of
 # the loss, and that transition comes with optimizer steps more than with tokens or width: with the same 3.1M
@@ -118,21 +118,6 @@ def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Ten
             row += [tok.bos_id] + tok.encode(make_document(rng, mix)) + [tok.eos_id]
         rows.append(row[:cfg.seq_len + 1])
     return torch.tensor(rows, dtype=torch.long)
-
-
-def lr_at(step: int, cfg) -> float:
-    """Linear warmup, then cosine decay to min_lr_frac of the peak (used by pretraining and GRPO)."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def make_optimizer(model, lr, weight_decay):
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
 
 
 def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False) -> str:

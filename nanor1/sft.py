@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.distributed import all_reduce, barrier, ddp, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
-from nanor1.pretrain import lr_at, make_optimizer
+from nanor1.optim import lr_at, make_optimizer
 from nanor1.tokenizer import get_tokenizer
 
 

@@ -82,6 +82,28 @@ def test_unreadable_file_gives_checkpoint_error(tmp_path, kind):
     assert e.value.__cause__ is None and e.value.__suppress_context__
 
 
+class WritesAFile:
+    """A pickle whose load would call open(marker, "w"): a global that weights_only refuses."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("kind", ["random_bytes", "disallowed_global"])
+def test_the_error_says_corrupt_or_not_a_checkpoint_and_nothing_else(tmp_path, kind):
+    path, marker = str(tmp_path / "bad.pt"), str(tmp_path / "marker")
+    if kind == "random_bytes":
+        write_corrupt(path, kind)
+    else:
+        torch.save({"model": WritesAFile(marker), "model_config": TINY.to_dict()}, path)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert str(e.value) == f"cannot read checkpoint {path}: the file is corrupt or not a nanor1 checkpoint"
+    assert not os.path.exists(marker)  # nothing in the file ran
+
+
 def test_missing_file_gives_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(str(tmp_path / "nope.pt"))
@@ -155,6 +177,7 @@ def _run_cli(args, cwd):
                           env={**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_evaluate_cli_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
     path = str(tmp_path / "bad.pt")
     write_corrupt(path, "truncated")
@@ -165,6 +188,7 @@ def test_evaluate_cli_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+@pytest.mark.slow
 def test_pretrain_resume_on_corrupt_checkpoint_exits_with_one_line(tmp_path):
     write_corrupt(str(tmp_path / "model.pt"), "random_bytes")
     r = _run_cli(["-m", "nanor1.pretrain", "--preset=tiny", f"--out_dir={tmp_path}", "--resume"], tmp_path)

@@ -6,7 +6,7 @@ Each test launches `python -m torch.distributed.run --standalone --nproc_per_nod
 torchrun) on the real entry points or on tests/dist_worker.py, with tiny configs:
 - pretraining: 2 ranks x 2 rows = 1 process x 4 rows, same weights after 3 steps;
 - GRPO: 2 ranks, 3 steps per loss type, against 1 process given the same (gathered) rollouts;
-- a rank killed with SIGKILL makes the run exit non-zero within seconds, taking the other rank with it;
+- a rank killed with SIGKILL makes the run exit non-zero, taking the other rank with it;
 - a rank stuck (alive) outside a collective makes the other fail after the process group's timeout;
 - SFT (masked loss, different token counts per rank): 2 ranks x 2 rows = 1 process x 4 rows;
 - train_r1.py (every stage, tiny) runs under 2 ranks;
@@ -27,12 +27,14 @@ import dist_worker
 from nanor1.checkpoint import load_checkpoint
 from nanor1.grpo import GRPOTrainer
 from nanor1.metrics import read_jsonl
-from nanor1.pretrain import PretrainConfig, lr_at, pretrain
+from nanor1.optim import lr_at
+from nanor1.pretrain import PretrainConfig, pretrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}  # tiny models: 1 thread is faster on 2 cores
-pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
-                                reason="torch.distributed with the gloo backend is not available in this torch build")
+pytestmark = [pytest.mark.slow,  # every test launches torchrun
+              pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
+                                 reason="torch.distributed with the gloo backend is not available in this torch build")]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 WORKER = os.path.join("tests", "dist_worker.py")
 
@@ -148,7 +150,7 @@ def test_killing_one_rank_makes_the_run_exit_nonzero_promptly(tmp_path):
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)  # the group of the launcher this test started, nothing else
     print(f"\nrank 1 killed (SIGKILL): torchrun exited with status {launcher.returncode} after {seconds:.1f} s")
-    assert launcher.returncode != 0 and seconds < 60
+    assert launcher.returncode != 0  # communicate(timeout=60) fails the test if it hangs instead
     assert "ChildFailedError" in err and "SIGKILL" in err, err[-2000:]  # names the dead rank and why
     with pytest.raises(ProcessLookupError):
         os.kill(pid0, 0)  # the surviving rank was stopped too, not left waiting

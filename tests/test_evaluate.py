@@ -224,6 +224,7 @@ def test_evaluate_is_deterministic_in_the_seed():
     assert a == b
 
 
+@pytest.mark.slow
 def test_evaluate_cli_writes_the_json(tmp_path):
     tok = get_tokenizer()
     model = tiny_model(tok)
@@ -247,6 +248,7 @@ def test_evaluate_keeps_only_the_requested_families_and_difficulties():
     assert result["n_problems"] == 4
 
 
+@pytest.mark.slow
 def test_evaluate_cli_rejects_a_bad_difficulty_before_loading_anything(tmp_path):
     r = subprocess.run([sys.executable, "-m", "nanor1.evaluate", f"--ckpt={tmp_path / 'missing.pt'}",
                         "--difficulties=1,4"], cwd=tmp_path, capture_output=True, text=True, timeout=60,

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+from nanor1.checkpoint import load_training_checkpoint, save_training_checkpoint
 from nanor1.grpo import (GRPOConfig, GRPOTrainer, Rollout, completion_logits, filter_groups, group_advantages,
-                         load_training_checkpoint, save_training_checkpoint, token_weights, train_step)
+                         token_weights, train_step)
 from nanor1.loss import grpo_token_loss
 from nanor1.model import GPT, ModelConfig
 from nanor1.rewards import REWARDS, register_reward

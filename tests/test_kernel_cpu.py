@@ -21,6 +21,7 @@ from nanor1.loss import grpo_token_loss, token_logprobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNELS = os.path.join(ROOT, "kernels")
+pytestmark = pytest.mark.slow  # every test compiles or runs a program in a subprocess
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")

@@ -13,10 +13,24 @@ def tiny_model(seed=0, **kw):
 
 
 def test_presets_have_the_documented_sizes():
-    assert GPT(ModelConfig.preset("tiny")).num_params() < 200_000
-    assert 1_000_000 <= GPT(ModelConfig.preset("cpu")).num_params() <= 3_000_000
+    sizes = {name: GPT(ModelConfig.preset(name)).num_params() for name in ("tiny", "l3d96", "l4d128")}
+    assert sizes["tiny"] < 50_000 and 350_000 < sizes["l3d96"] < 400_000 and 850_000 < sizes["l4d128"] < 900_000
     with pytest.raises(ValueError, match="unknown model preset"):
         ModelConfig.preset("huge")
+
+
+def test_the_default_vocabulary_is_the_tokenizers():
+    from nanor1.tokenizer import get_tokenizer
+    assert ModelConfig().vocab_size == get_tokenizer().vocab_size
+
+
+def test_checkpoints_of_bases_made_before_the_presets_were_named_by_shape_load_as_them():
+    # the model_config of a cpu base and a cpu_long base as they were written (checkpoints store dims, not names)
+    old_cpu = dict(vocab_size=696, n_layer=3, n_head=2, n_kv_head=1, n_embd=96, mlp_hidden=256, max_seq_len=512,
+                   rope_theta=10000.0, tie_embeddings=True)
+    old_cpu_long = {**old_cpu, "n_layer": 4, "n_head": 4, "n_kv_head": 2, "n_embd": 128, "mlp_hidden": 384}
+    assert ModelConfig(**old_cpu) == ModelConfig.preset("l3d96", vocab_size=696)
+    assert ModelConfig(**old_cpu_long) == ModelConfig.preset("l4d128", vocab_size=696)
 
 
 def test_tied_embeddings_share_storage():

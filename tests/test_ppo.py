@@ -1,4 +1,4 @@
-"""PPO with a critic (nanor1/ppo.py) as a specification: GAE, the clipped value loss, per-token rewards, and one
+"""PPO with a critic (baselines/ppo.py) as a specification: GAE, the clipped value loss, per-token rewards, and one
 update on a tiny model moving the critic toward the returns.
 
     python -m pytest tests/test_ppo.py -q
@@ -10,7 +10,7 @@ import torch
 
 from nanor1.grpo import train_step
 from nanor1.model import GPT, ModelConfig
-from nanor1.ppo import PPOConfig, PPOTrainer, clipped_value_loss, gae, token_rewards
+from baselines.ppo import PPOConfig, PPOTrainer, clipped_value_loss, gae, token_rewards
 from nanor1.tokenizer import get_tokenizer
 
 TOK = get_tokenizer()

@@ -1,4 +1,4 @@
-"""The rule process reward (nanor1/process_reward.py) as a specification: which text is a step, how each is scored.
+"""The rule process reward (baselines/process_reward.py) as a specification: which text is a step, how each is scored.
 
     python -m pytest tests/test_process_reward.py -q
 """
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from nanor1.process_reward import process_reward, score_steps, split_steps, step_stats
+from baselines.process_reward import process_reward, score_steps, split_steps, step_stats
 from nanor1.rewards import REWARDS
 from nanor1.tasks import Habits, sample_problem, solution_trace
 
@@ -67,9 +67,13 @@ def test_registered_as_a_reward():
     assert REWARDS["process"] is process_reward
 
 
-@pytest.mark.parametrize("text", ["(" * 5000, "1-" * 5000, "-1" * 5000 + "x", "(1-" * 3000, "1*9*" * 3000,
-                                  "(" * 2000 + "1-" * 2000])
-def test_adversarial_text_is_scored_in_linear_time(text):
+@pytest.mark.parametrize("text", ["(" * 20000, "1-" * 20000, "-1" * 20000 + "x", "(1-" * 12000, "1*9*" * 12000,
+                                  "(" * 8000 + "1-" * 8000])
+def test_adversarial_text_does_not_make_the_step_pattern_hang(text):
+    # a hang guard, not a speed test: this pattern scores these in well under a second; one with nested
+    # ambiguity took 1-3 s on texts a quarter this long, and its time grows faster than the length
     t0 = time.time()
     process_reward(f"<think>{text}</think>")
-    assert time.time() - t0 < 0.05  # a step pattern with nested ambiguity took 1-3 s on these
+    seconds = time.time() - t0
+    if seconds > 5:
+        pytest.fail(f"{seconds:.1f} s on a text of {len(text)} characters")

@@ -1,10 +1,13 @@
 """Fuzz: >= 10,000 adversarial and random strings through every verifier, parser and registered reward,
-for problems of every family. Nothing may raise, and no call may take 50 ms (recipe §3: regex+eval
-verifiers hang on 9**9**9)."""
+for problems of every family. Nothing may raise, and nothing may hang (recipe §3: regex+eval verifiers hang on
+9**9**9): a call that takes HANG_SECONDS fails. That bound is a hang guard, not a speed test: the slowest call
+takes milliseconds, while evaluating 9**9**9 or a backtracking regex on these strings runs for minutes."""
 import random
 import time
 
-from nanor1 import rewards
+import pytest
+
+from nanor1 import parse, rewards
 from nanor1.rewards import REWARDS, combined_reward
 from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, sample_problem, verify
 
@@ -20,6 +23,7 @@ ADVERSARIAL = [
     "<answer>" + "1+" * 3000 + "1</answer>", "<think>" + "wait " * 5000 + "</think><answer>1</answer>",
     "等等" * 5000, "x=" * 1000, "x = 9**9", "1,234,567,890,123,456,789", "-" + "9" * 64, "1/" + "9" * 60,
 ]
+HANG_SECONDS = 1.0
 ALPHABET = "0123456789+-*/()., xX=<>/|abcdefghijklmnopqrstuvwxyz等对不进写\n\t٣３^_'\""
 PIECES = ["<think>", "</think>", "<answer>", "</answer>", "<|eos|>", "9**9", "(", ")", "/0", "9" * 30, " wait ", "等等"]
 
@@ -38,11 +42,11 @@ def random_strings(rng: random.Random, n: int):
             yield "".join(rng.choice(PIECES + list("12345+-*")) for _ in range(rng.randint(0, 30)))
 
 
-def test_nothing_raises_and_every_call_is_fast():
+def test_nothing_raises_and_nothing_hangs():
     rng = random.Random(0)
     problems = [sample_problem(rng, f, d, lang) for f in FAMILIES + GENERAL_FAMILIES for d in (1, 2, 3) for lang in ("en", "zh")]
     texts = ADVERSARIAL + list(random_strings(rng, 10_000))
-    parsers = [rewards.extract_answer, rewards.parse_number, rewards.parse_expression, rewards.format_ok,
+    parsers = [rewards.extract_answer, parse.parse_number, parse.parse_expression, rewards.format_ok,
                rewards.think_text, rewards.language_fractions, rewards.has_aha, rewards.is_readable]
     weights = {name: 1.0 for name in REWARDS}
     worst, worst_text = 0.0, None
@@ -62,13 +66,14 @@ def test_nothing_raises_and_every_call_is_fast():
             if isinstance(result, tuple):  # combined_reward: no reward may have raised
                 assert not any(k.startswith("error/") for k in result[1]), (text[:80], result)
     print(f"\n{len(texts)} strings x {len(calls)} calls, slowest call {worst * 1000:.2f} ms on {worst_text!r}")
-    assert worst < 0.050, (worst, worst_text)
+    if worst > HANG_SECONDS:
+        pytest.fail(f"a call took {worst:.1f} s on {worst_text!r}")
 
 
 def test_no_eval_or_exec_in_the_reward_path():
     import inspect
     import nanor1.tasks as tasks_pkg
     from nanor1.tasks import arithmetic, countdown, linear
-    for module in (rewards, tasks_pkg, arithmetic, countdown, linear):
+    for module in (parse, rewards, tasks_pkg, arithmetic, countdown, linear):
         source = inspect.getsource(module)
         assert "eval(" not in source.replace("evaluate(", "") and "exec(" not in source, module.__name__

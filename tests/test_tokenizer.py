@@ -69,6 +69,7 @@ def test_trainer_is_deterministic_and_merges_frequent_pairs():
     assert tok.decode(tok.encode("hello world 42")) == "hello world 42"
 
 
+@pytest.mark.slow
 def test_loads_with_network_unreachable():
     # a fresh interpreter in which every socket connection fails: loading and encoding must still work
     code = (

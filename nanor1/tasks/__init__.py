@@ -8,7 +8,8 @@ and one non-reasoning family (GENERAL_FAMILIES, used from stage 3 of train_r1.py
     translate   translate one worked step of a trace between English and Chinese
 
 Each family lives in its own module with the same five functions (generate, question, verify,
-segments, wrong_answer); this file holds the shared API. Print a few examples with
+segments, wrong_answer), the rates of the traces' habits in habits.py; this file holds the shared API. The verifiers
+read answers with the safe parsers of nanor1/parse.py. Print a few examples with
     python -m nanor1.tasks
 """
 import hashlib
@@ -16,6 +17,7 @@ import random
 from dataclasses import dataclass
 
 from nanor1.tasks import arithmetic, countdown, linear, translate
+from nanor1.tasks.habits import Habits  # noqa: F401  (the API: nanor1.tasks.Habits)
 
 FAMILIES: tuple[str, ...] = ("countdown", "arithmetic", "linear")  # reasoning: what R1-Zero trains and evaluates
 GENERAL_FAMILIES: tuple[str, ...] = ("translate",)                   # non-reasoning (recipe §5, stages 3-4)
@@ -43,19 +45,6 @@ class Problem:
     question: str      # the user question text (no template)
     answer: str        # canonical ground-truth answer (countdown: one valid expression)
     data: tuple        # canonical problem data, hashable; (family, data) decides the split
-
-
-@dataclass
-class Habits:
-    """Rates of the R1-Zero behaviours in generated traces (recipe §9-10). Most traces stop after one
-    try; a few search or check longer, so RL has something rare but rewarding to amplify."""
-    retry_after_miss: float = 0.15  # countdown: after a miss, prob. of going on ("Wait, ...") vs giving up
-    max_tries: int = 5              # countdown: tries at most (5 always reaches a hit, see countdown.py)
-    check_inverse: float = 0.3      # arithmetic/linear: check the result by the inverse operation
-    slip_rate: float = 0.2          # given a check: a one-digit slip is made first, caught and fixed
-    switch_lang: float = 0.0        # the trace switches language (en<->zh) at a random step
-    first_try_hit: float = 0.0      # countdown: the first try hits with this prob. (else random), so a check's
-                                    # "yes"/"no" cannot be guessed from the try's position (cpu_long preset)
 
 
 def parse_families(text: str, flag: str = "--families") -> tuple[str, ...]:

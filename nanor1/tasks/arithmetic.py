@@ -16,7 +16,7 @@ yes."); given a check, with prob. slip_rate one column is first off by one, the 
 import random
 from fractions import Fraction
 
-from nanor1 import rewards
+from nanor1.parse import parse_number
 
 EN = {"write": "write", "carry": "carry", "borrow": "borrow", "so": "so", "check": "check:",
       "vs": "vs", "yes": "yes", "no": "no", "wait": "Wait, recompute:", "semi": "; ", "end": ".", "colon": ": "}
@@ -48,7 +48,7 @@ def question(data, lang: str) -> str:
 
 
 def verify(data, answer_text: str) -> bool:
-    value = rewards.parse_number(answer_text)
+    value = parse_number(answer_text)
     return value is not None and value == _apply(*data)
 
 

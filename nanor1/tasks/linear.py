@@ -12,7 +12,7 @@ optional slip in the last division, caught by the check and recomputed (recipe Â
 import random
 from fractions import Fraction
 
-from nanor1 import rewards
+from nanor1.parse import parse_number
 
 EN = {"so": ", so ", "check": "check:", "vs": "vs", "yes": "yes", "no": "no", "wait": "Wait, recompute:",
       "end": ".", "comma": ", ", "colon": ": "}
@@ -70,7 +70,7 @@ def verify(data, answer_text: str) -> bool:
     head, eq, tail = text.partition("=")
     if eq and head.strip().lower() == "x":  # "x = 7" is fine too
         text = tail
-    value = rewards.parse_number(text)
+    value = parse_number(text)
     a, b, c, d = data
     return value is not None and a * value + b == c * value + d
 

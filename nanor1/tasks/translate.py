@@ -15,6 +15,7 @@ import random
 import re
 
 from nanor1.tasks import arithmetic, countdown, linear
+from nanor1.tasks.habits import Habits
 
 SOURCES = (countdown, arithmetic, linear)
 DIRECTIONS = ("en_to_zh", "zh_to_en")
@@ -24,7 +25,6 @@ _HABITS = dict(retry_after_miss=0.7, max_tries=5, check_inverse=0.6, slip_rate=0
 
 def generate(rng: random.Random, difficulty: int):
     """(data, answer): one step of a random reasoning problem of this difficulty, in one translation direction."""
-    from nanor1.tasks import Habits  # the package imports this module first
     mod = rng.choice(SOURCES)
     source, _ = mod.generate(rng, difficulty)
     steps, _ = mod.segments(source, rng, Habits(**_HABITS))

@@ -1,13 +1,13 @@
 """A rule process reward: split the chain of thought into arithmetic steps "a op b = c" and score each one.
 
-    from nanor1.process_reward import split_steps, score_steps, process_reward
+    from baselines.process_reward import split_steps, score_steps, process_reward
     python experiments/process_reward.py       # outcome vs process reward from one base (recipe §3, §7)
 
 The R1 report tried process reward models and dropped them (recipe §3): a step is hard to define, a step scorer
 can be gamed, and it costs. This is the cheapest honest version for our world, a deterministic step checker with no
 model: every "expression = integer" in the <think> text is one step (countdown's "6+2=8", arithmetic's column
 "2+8+1=11", a check's "5110-389=4721", linear's "x=72/6=12" -> "72/6=12"), checked exactly by the safe parser of
-nanor1.rewards (never eval). Steps that name the unknown ("3*x=12") and mixed-number results ("9707/79=122+69/79")
+nanor1/parse.py (never eval). Steps that name the unknown ("3*x=12") and mixed-number results ("9707/79=122+69/79")
 are not arithmetic steps of this kind and are skipped.
 
 process_reward = fraction of correct steps, 0 if there are none (the usual "mean step score" aggregation of
@@ -16,7 +16,8 @@ Registered as the reward "process", so --reward_weights=process=1,format=0.25 se
 """
 import re
 
-from nanor1.rewards import parse_expression, register_reward, think_text
+from nanor1.parse import parse_expression
+from nanor1.rewards import register_reward, think_text
 
 # A step: operands (an integer, a minus sign only right after an operator or at the start, parentheses around)
 # joined by + - * /, then "=" and an integer. Guards: nothing glued on before (no letter, digit, parenthesis or

@@ -1,6 +1,6 @@
 """PPO with a critic, for the same policy, samples and rule rewards as GRPO: the baseline GRPO was made to replace.
 
-    from nanor1.ppo import PPOConfig, PPOTrainer
+    from baselines.ppo import PPOConfig, PPOTrainer
     from nanor1.grpo import train_step
     trainer = PPOTrainer(model, PPOConfig(), out_dir="out/ppo"); row = train_step(trainer)
     python experiments/ppo_vs_grpo.py          # GRPO vs PPO from one base, same sample budget (recipe §7)
