@@ -89,7 +89,7 @@ def package(ckpt: dict, seconds: float, path: str = SHIPPED_PATH) -> dict:
     from nanor1.pretrain import resolve, PretrainConfig
     cfg = resolve(PretrainConfig(**{**ckpt["config"], "preset": PRESET}))
     provenance = {**expected_provenance(PRESET), "command": f"python -m nanor1.pretrain --preset={PRESET}",
-                  "rebuild": REBUILD, "seed": cfg.seed, "torch": torch.__version__,
+                  "rebuild": REBUILD, "seed": cfg.seed, "torch": str(torch.__version__),
                   "threads": torch.get_num_threads(), "seconds_pretrain": round(seconds, 1),
                   "made": time.strftime("%Y-%m-%d")}
     payload = {"model": {k: v.float().contiguous() for k, v in ckpt["model"].items()},
