@@ -45,6 +45,8 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated file, not a torch file, or a pickle with disallowed objects
         lines = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # torch colours some messages
+        # torch's weights-only message opens with advice to load unsafely and names the cause further down
+        lines = [line for line in lines if line.strip() and "weights_only" not in line]
         detail = lines[0][:200] if lines else "empty or unreadable file"  # an empty file raises a bare EOFError
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or not a nanor1 "
                               f"checkpoint ({type(e).__name__}: {detail})") from None
@@ -72,7 +74,10 @@ def build_model(ckpt: dict, path: str = "checkpoint", device="cpu", expect: Mode
 
 
 def load_model(path: str, device="cpu") -> tuple[GPT, dict]:
+    """The language model of any checkpoint the project writes (base, SFT, GRPO training state); not a reward model."""
     ckpt = load_checkpoint(path)
+    if ckpt.get("kind") == "reward_model":
+        raise CheckpointError(f"{path} is a reward model (a scorer with a value head), not a language model")
     return build_model(ckpt, path, device), ckpt
 
 
