@@ -43,6 +43,7 @@ from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load
 from nanor1.metrics import MetricsLog, plot_metrics, plt, save_figure, write_atomic  # plt: file-only backend
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
+from nanor1.report import write_report
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
 from nanor1.rewards import combined_reward, format_reward
 from nanor1.sampler import SamplingParams, generate
@@ -389,8 +390,11 @@ def main(argv):
                 f"{table}\n\n" + stage_notes(summary["stages"]) + "\n")
     if is_main():
         plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
+        write_report(rc.out_dir, summary, title=f"nanor1 R1 recipe, preset {preset}", columns=COLUMNS,
+                     images=("report.png", *(os.path.join(STAGE_DIRS[s], "train.png") for s in ("2", "4"))),
+                     samples={k: r.get("samples", []) for k, r in rows.items()})
     print("\n" + table)
-    print(f"\nwrote {rc.out_dir}/report.md, report.png, summary.json; total {seconds / 60:.1f} min")
+    print(f"\nwrote {rc.out_dir}/report.md, report.png, report.html, summary.json; total {seconds / 60:.1f} min")
     cleanup()
 
 
