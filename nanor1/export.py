@@ -193,7 +193,7 @@ def main(argv):
         export(model, out, dtype=cfg.dtype, source=cfg.ckpt)
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
-    print(f"wrote {out}: {model.num_params() / 1e6:.2f}M parameters as LlamaForCausalLM ({cfg.dtype}) and its tokenizer")
+    print(f"wrote {out}: LlamaForCausalLM, {model.num_params() / 1e6:.2f}M parameters ({cfg.dtype}), and its tokenizer")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     write_report("out/zero", summary)                        # train_zero.py, beside summary.json and the PNGs
     write_report("out/r1", summary, images=("report.png",), columns=COLUMNS, samples={model: [...]})  # train_r1.py
-    python -m nanor1.report out/zero                          # (re)build it from a run directory's summary.json
+    python -m nanor1.report out/zero     # (re)build it from a run's summary.json (train_r1's has no responses in it)
 
 What it shows: the run's PNG plots (embedded as data: URIs), the before/after table, and the responses the evaluator
 kept at each held-out evaluation: the first sample of the same few held-out questions every time (the evaluator's

@@ -11,7 +11,8 @@ from nanor1.tokenizer import get_tokenizer
 
 RIGHT = ("<think> numbers 1 8 1, target 9: try (1*8)-1: 1*8=8, 8-1=7. 7 vs 9: no. Wait, numbers 1 8 1, target 9: "
          "try (1*8)+1: 1*8=8, 8+1=9. 9 vs 9: yes. </think> <answer> (1*8)+1 </answer>")
-WRONG = "<think> numbers 1 8 1, target 9: try (1-8)-1: 1-8=-7, -7-1=-8. -8 vs 9: no. </think> <answer> (1-8)-1 </answer>"
+WRONG = ("<think> numbers 1 8 1, target 9: try (1-8)-1: 1-8=-7, -7-1=-8. -8 vs 9: no. </think> "
+         "<answer> (1-8)-1 </answer>")
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)> see https://example.com/x"
 PNG = b"\x89PNG\r\n\x1a\n fake image bytes"
 
