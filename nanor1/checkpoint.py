@@ -45,8 +45,6 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated file, not a torch file, or a pickle with disallowed objects
         lines = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # torch colours some messages
-        # torch's weights-only message opens with advice to load unsafely and names the cause further down
-        lines = [line for line in lines if line.strip() and "weights_only" not in line]
         detail = lines[0][:200] if lines else "empty or unreadable file"  # an empty file raises a bare EOFError
         raise CheckpointError(f"cannot read checkpoint {path}: the file is corrupt, truncated or not a nanor1 "
                               f"checkpoint ({type(e).__name__}: {detail})") from None
