@@ -44,6 +44,7 @@ from nanor1.metrics import (STEP_HEADER, MetricsLog, format_step, plot_metrics, 
                             save_figure, write_atomic)
 from nanor1.pretrain import ensure_base
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
+from nanor1.report import write_report
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
 from nanor1.rewards import combined_reward, format_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
@@ -390,8 +391,11 @@ def main(argv):
                 f"{table}\n\n" + stage_notes(summary["stages"]) + "\n")
     if is_main():
         plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
+        write_report(rc.out_dir, summary, title=f"nanor1 R1 recipe, preset {preset}", columns=COLUMNS,
+                     images=("report.png", *(os.path.join(STAGE_DIRS[s], "train.png") for s in ("2", "4"))),
+                     samples={k: r.get("samples", []) for k, r in rows.items()})
     print("\n" + table)
-    print(f"\nwrote {rc.out_dir}/report.md, report.png, summary.json; total {seconds / 60:.1f} min")
+    print(f"\nwrote {rc.out_dir}/report.md, report.png, report.html, summary.json; total {seconds / 60:.1f} min")
     cleanup()
 
 

@@ -29,6 +29,7 @@ from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
 from nanor1.metrics import STEP_HEADER, format_step, plot_metrics, write_atomic
 from nanor1.pretrain import ensure_base
+from nanor1.report import write_report
 from nanor1.tokenizer import get_tokenizer
 
 # -----------------------------------------------------------------------------
@@ -169,10 +170,12 @@ def main(argv):
     if is_main():
         write_atomic(os.path.join(zcfg.out_dir, "summary.json"), json.dumps(summary, indent=1))
     _plots(zcfg.out_dir)
+    if is_main():  # the plots, the table and the kept responses in one page (after the plots it embeds)
+        write_report(zcfg.out_dir, summary, title=f"nanor1 R1-Zero, preset {preset}")
     print("\nheld-out, before (base) and after (R1-Zero RL):")
     print(format_table(final))
     print(before_after_table(summary["base"], summary["final"]))
-    print(f"\nwrote {zcfg.out_dir}/summary.json, curve.png, train.png; total {seconds / 60:.1f} min")
+    print(f"\nwrote {zcfg.out_dir}/summary.json, curve.png, train.png, report.html; total {seconds / 60:.1f} min")
     cleanup()
 
 

@@ -73,7 +73,10 @@ def build_model(ckpt: dict, path: str = "checkpoint", device="cpu", expect: Mode
 
 
 def load_model(path: str, device="cpu") -> tuple[GPT, dict]:
+    """The language model of any checkpoint the project writes (base, SFT, GRPO training state); not a reward model."""
     ckpt = load_checkpoint(path)
+    if ckpt.get("kind") == "reward_model":
+        raise CheckpointError(f"{path} is a reward model (a scorer with a value head), not a language model")
     return build_model(ckpt, path, device), ckpt
 
 

@@ -94,6 +94,14 @@ def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
     }
 
 
+def response_mark(correct: bool | None, well_formed: bool) -> str:
+    """A response at a glance: "right" / "wrong" by the verifier (correct=None: a free question, no verifier),
+    ", malformed" added when it breaks the strict format (judge()'s "format"; it is graded all the same)."""
+    if correct is None:
+        return "well-formed" if well_formed else "malformed"
+    return ("right" if correct else "wrong") + ("" if well_formed else ", malformed")
+
+
 def _rate(rows, key, where=None):
     sel = [r for r in rows if where is None or where(r)]
     return (sum(bool(r[key]) for r in sel) / len(sel)) if sel else None
@@ -179,7 +187,8 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
             r.update(problem_id=ids[i], family=p.family, difficulty=p.difficulty, lang=p.lang)
             rows.append(r)
             if len(samples) < return_samples and row % k == 0:
-                samples.append({"question": p.question, "response": text, "correct": r["correct"]})
+                samples.append({"question": p.question, "response": text, "correct": r["correct"],
+                                "format": r["format"], "len": r["len"]})
     model.train(was_training)
     rows = [r for part in all_gather_object(rows) for r in part]  # every rank's rows, in problem order
     samples = [s for part in all_gather_object(samples) for s in part][:return_samples]
@@ -242,7 +251,7 @@ def main(argv):
                       return_samples=cfg.show)
     print(format_table(result))
     for s in result.get("samples", []):
-        print(f"\n[{'right' if s['correct'] else 'wrong'}] {s['question']}\n  -> {s['response'][:400]}")
+        print(f"\n[{response_mark(s['correct'], s['format'])}] {s['question']}\n  -> {s['response'][:400]}")
     out = cfg.out or os.path.join(os.path.dirname(cfg.ckpt) or ".", "eval.json")
     if is_main():
         write_atomic(out, json.dumps(result, indent=1))

@@ -131,6 +131,29 @@ def has_aha(completion) -> bool:
     return _AHA_RE.search(think_text(completion)) is not None
 
 
+_SENTENCE_END_RE = re.compile(r"[.。!?！？](?=\s|$)|[。！？]")
+
+
+def aha_spans(completion) -> list[tuple[int, int]]:
+    """(start, end) character offsets into the completion of each self-correction sentence (for display): from a
+    phrase has_aha detects to the end of its sentence, within the chain of thought (as think_text finds it)."""
+    if not isinstance(completion, str):
+        return []
+    start = completion.find(THINK_OPEN)
+    end = completion.find(THINK_CLOSE, start + 1) if start >= 0 else -1
+    if start >= 0 and end >= 0:
+        lo, hi = start + len(THINK_OPEN), end
+    else:  # malformed: think_text's fallback, the text before the first <answer>
+        lo, hi = 0, len(completion.split(ANSWER_OPEN, 1)[0])
+    spans = []
+    for m in _AHA_RE.finditer(completion, lo, hi):
+        if spans and m.start() < spans[-1][1]:
+            continue  # a second phrase inside an already marked sentence
+        stop = _SENTENCE_END_RE.search(completion, m.end(), hi)
+        spans.append((m.start(), stop.end() if stop else hi))
+    return spans
+
+
 # ----------------------------------------------------------------------------- readability (recipe §5, §7)
 
 _SENTENCE_SPLIT_RE = re.compile(r"[.。!?！？\n]+")

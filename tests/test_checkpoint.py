@@ -116,6 +116,13 @@ def test_torch_file_that_is_not_a_checkpoint_gives_checkpoint_error(tmp_path):
         load_checkpoint(path)
 
 
+def test_reward_model_checkpoint_is_not_a_language_model(tmp_path):
+    path = str(tmp_path / "reward_model.pt")
+    save_checkpoint(path, {**payload(), "kind": "reward_model"})
+    with pytest.raises(CheckpointError, match="reward model"):
+        load_model(path)
+
+
 def test_model_config_mismatch_names_the_differing_keys(tmp_path):
     path = str(tmp_path / "model.pt")
     save_checkpoint(path, payload())

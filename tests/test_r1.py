@@ -180,7 +180,8 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
     for stage in ("stage1_cold_start", "stage2_reasoning_rl", "stage3_rejection_sft", "stage4_all_rl"):
         assert os.path.exists(tmp_path / "r1" / stage / "model.pt") and os.path.exists(tmp_path / "r1" / stage /
                                                                                        "stage.json")
-    assert os.path.exists(tmp_path / "r1" / "report.md") and os.path.exists(tmp_path / "r1" / "report.png")
+    for name in ("report.md", "report.png", "report.html"):
+        assert os.path.exists(tmp_path / "r1" / name), name
     # a subset reuses the saved checkpoints of the others
     before = os.path.getmtime(tmp_path / "r1" / "stage1_cold_start" / "model.pt")
     r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--stages=2,3"], tmp_path)

@@ -57,6 +57,7 @@ def test_smoke_tiny_preset_end_to_end_writes_summary_and_plots(root):
     assert [r["step"] for r in read_jsonl(str(out / "train.jsonl"))] == [1, 2]
     for png in ("curve.png", "train.png"):
         assert (out / png).stat().st_size > 1000
+    assert "<table>" in (out / "report.html").read_text()  # structure: tests/test_report.py
 
 
 @pytest.mark.slow
