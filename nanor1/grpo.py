@@ -274,7 +274,7 @@ class GRPOTrainer:
         weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens, batch_rows=whole.mask.size(0),
                                 batch_tokens=int(whole.mask.sum()))                    # (B, T)
         batches = self.micro_batches(r)
-        stats = {"clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        stats = {"loss": 0.0, "clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
         t0 = time.time()
         ref_logp = [None] * len(batches)  # per micro-batch (b, Tm)
         if self.ref_model is not None:
@@ -302,6 +302,7 @@ class GRPOTrainer:
                 loss.backward()
                 if it == cfg.num_iterations - 1:
                     m = mask.float()
+                    stats["loss"] += float(loss.detach())
                     stats["clip_frac"] += float((out.clipped.float() * m).sum()) / n_tok
                     stats["kl"] += float((out.kl * m).sum()) / n_tok
                     stats["entropy"] += float((out.entropy * m).sum()) / n_tok
@@ -314,7 +315,7 @@ class GRPOTrainer:
                 return stats  # never step on NaN/inf (the caller counts and may stop)
             self.optimizer.step()
             stats["grad_norm"] = float(grad_norm)
-        for k in ("clip_frac", "kl", "entropy"):  # token averages over the whole batch: sums of the ranks' parts
+        for k in ("loss", "clip_frac", "kl", "entropy"):  # whole-batch values: sums of the ranks' parts
             stats[k] = all_reduce(stats[k])
         stats["seconds_ref"] = ref_seconds
         stats["seconds_update"] = time.time() - t0 - ref_seconds

@@ -78,3 +78,30 @@ def test_a_missing_section_or_item_is_reported():
     secs = sections("# t\n\n## 1. One\ntext\n\n## 2. Two\n1. first item\n2. second item\n")
     assert missing(cited("recipe §1, §2 items 1-2"), secs) == []
     assert missing(cited("recipe §1-3 and recipe §2 item 3"), secs) == ["§2 item 3", "§3"]
+
+
+def test_the_walkthrough_names_only_code_that_exists():
+    """docs/walkthrough.md (written by docs/walkthrough.py) traces a GRPO step by function names: each `name` or
+    `module.name` in it must still be found in nanor1's modules, so a rename makes the page fail here, not mislead."""
+    import importlib
+    modules = [importlib.import_module(f"nanor1.{m}") for m in
+               ("grpo", "sampler", "rewards", "tasks", "loss", "optim", "metrics")]
+    with open(os.path.join(ROOT, "docs", "walkthrough.md"), encoding="utf-8") as f:
+        text = f.read()
+    names = {n for n in re.findall(r"`([A-Za-z_][\w.]*)`", text) if ("_" in n or "." in n) and
+             not n.endswith((".py", ".pt", ".md")) and not n.startswith("python")}
+    assert {"train_step", "group_advantages", "grpo_token_loss"} <= {n.split(".")[-1] for n in names}
+
+    def resolves(name):
+        head, *rest = name.split(".")
+        if head == "nanor1":
+            obj, rest = importlib.import_module(".".join(name.split(".")[:2])), name.split(".")[2:]
+        else:  # a module-level name, a trainer method, or a Rollout field
+            from nanor1.grpo import GRPOTrainer, Rollout
+            if head in Rollout.__dataclass_fields__:
+                return not rest
+            obj = next((getattr(m, head) for m in (*modules, GRPOTrainer) if hasattr(m, head)), None)
+        for part in rest:
+            obj = getattr(obj, part, None)
+        return obj is not None
+    assert [n for n in sorted(names) if not resolves(n)] == []
