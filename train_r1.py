@@ -86,13 +86,10 @@ class R1Config:
     eval_k: int = 4
 
 
-# The cpu preset starts from the cpu_r1 base (1800 steps of the 4-layer model; the first cpu_long definition): SFT
-# cannot teach a base to copy a question's numbers. Measured, cold start of 1000 examples, held-out pass@1 at
-# T=0.6: cpu_v1 base 5% -> 7.6% (2 epochs), 7.3% (4 epochs); cpu_r1 base 27.8% -> 36.1% (2 epochs). (The newer
-# cpu_long base, whose checks read the values, takes 18.5 minutes instead of 13: past this preset's 45-minute budget.)
-# The student is the cpu base (0.37M, 3 layers, the one train_zero.py makes), which copies numbers (12-15%): the
-# cpu_small base (the same model, half the steps, 5%) did not, and distillation could not help it (3 seeds: SFT
-# 6.8% +- 1.5 vs RL 7.3% +- 1.2; with the cpu base 22.5% +- 1.9 vs 19.0% +- 2.4).
+# The cpu preset starts from the cpu_r1 base (1800 steps of the 4-layer model, the default corpus): SFT cannot teach
+# a base to copy a question's numbers, so the base must already do that (docs/results.md, the train_r1 section).
+# The student is the `student` pretraining preset's base (0.37M, 3 layers), which copies numbers; a half-trained
+# one that did not could not be helped by distillation either (docs/results.md).
 PRESETS = {
     "tiny": dict(pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8, general_n=8,
                  rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),

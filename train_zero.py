@@ -6,8 +6,9 @@
     python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
     torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu   # N GPUs; see nanor1/distributed.py
 
-Sections: config -> stage 0 (base model: shipped, pretrained from scratch, or a file) -> evaluate the base -> GRPO loop with periodic held-out evaluation ->
-final evaluation, before/after table, out/zero/summary.json, plots (accuracy, reward, length, aha rate, KL).
+Sections: config -> stage 0 (the base model: shipped, pretrained from scratch, or a file) -> evaluate the base ->
+GRPO loop with periodic held-out evaluation -> final evaluation, before/after table, out/zero/summary.json, plots
+(accuracy, reward, length, aha rate, KL) and report.html.
 The reward is accuracy + 0.25 x strict format (recipe §3); nothing rewards length or "Wait": if responses grow
 and self-correction appears, RL found that they pay (recipe §7, §10).
 Against late drift (recipe §9): the lr decays (cosine), and the checkpoint with the best held-out pass@1 is kept
@@ -58,7 +59,7 @@ PRESETS = {  # where the base comes from, its pretraining preset (for --base=scr
     "tiny": dict(base="scratch", pretrain="tiny", eval_n=1,
                  grpo=dict(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
     "cpu": dict(base="shipped", pretrain="cpu", eval_n=8,
-                grpo=dict(SMALL_WORLD, steps=60, prompts_per_step=16, num_generations=8)),
+                grpo=dict(SMALL_WORLD, steps=120, prompts_per_step=16, num_generations=8)),
     "gpu": dict(base="scratch", pretrain="gpu", eval_n=32,
                 grpo=dict(steps=200, prompts_per_step=32, num_generations=16, max_new_tokens=1024, lr=3e-5,
                           beta=0.01, mask_truncated_completions=True, micro_batch_rows=128)),

@@ -3,7 +3,7 @@ reward (R1 report Fig. 3: average response length of R1-Zero during RL). One R1-
 
     python experiments/aha_length.py                          # reads out/zero, made first if missing:
                                                               #   python train_zero.py --preset=cpu --out_dir=out/zero
-    python experiments/aha_length.py --run_dir=out/zero_long --preset=cpu_long   # a run of another preset
+    python experiments/aha_length.py --run_dir=out/zero_gpu --preset=gpu          # a run of another preset
     python experiments/aha_length.py --preset=tiny --run_dir=/tmp/zero           # the CI size (< 60 s)
 
 It adds no training of its own: train_zero.py is R1-Zero (GRPO, accuracy + 0.25 x format, nothing for length or
@@ -35,7 +35,7 @@ from nanor1.rewards import has_aha  # noqa: E402
 @dataclass
 class AhaConfig:
     run_dir: str = "out/zero"   # a train_zero.py output folder; made with --preset if it has no summary.json
-    preset: str = "cpu"         # train_zero.py preset for a missing run (tiny | cpu | cpu_long | gpu)
+    preset: str = "cpu"         # train_zero.py preset for a missing run (tiny | cpu | gpu)
 
 
 def early_late_samples(curve: list) -> dict:

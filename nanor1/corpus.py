@@ -47,7 +47,7 @@ class CorpusMix:
                                                           slip_rate=0.2, switch_lang=0.0))
     zh_switch_lang: float = 0.3              # Chinese traces switch to English midway at this rate (R1-Zero mixing)
     short_template: bool = True              # plain traces may use the short template tail (SHORT_TEMPLATE)
-    # Off by default, on in the cpu_long preset (nanor1/pretrain.py): a base must learn to read "V vs T" before a
+    # Off by default, on in the cpu preset (nanor1/pretrain.py), the shipped base: a base must learn to read "V vs T" before a
     # check's verdict means anything, and at the 4-minute budget no mix taught it (measured, README)
     check_drills: float = 0.0                # share of drills that are checks of one countdown try (check_drill)
 

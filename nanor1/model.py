@@ -4,7 +4,7 @@ Used as the policy, the reference model and the base model. Presets (ModelConfig
 ("l4d128": 4 layers of width 128); parameters with the tokenizer's 696-token vocabulary and tied embeddings:
     tiny      2 x 32,   0.04M: the tests
     l3d96     3 x 96,   0.37M: the default base on a CPU (pretraining preset cpu): pretrains in minutes on 2 cores
-    l4d128    4 x 128,  0.88M: the longer CPU bases (pretraining presets cpu_long, cpu_r1, cpu_v1)
+    l4d128    4 x 128,  0.88M: the longer CPU bases (pretraining presets cpu, i.e. the shipped base, cpu_r1, cpu_v1)
     l12d768   12 x 768, 76M: for GPUs (pretraining preset gpu, bf16 autocast)
 A checkpoint stores the dimensions (ModelConfig.to_dict()), not the preset's name.
 

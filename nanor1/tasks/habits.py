@@ -17,4 +17,4 @@ class Habits:
     slip_rate: float = 0.2          # given a check: a one-digit slip is made first, caught and fixed
     switch_lang: float = 0.0        # the trace switches language (en<->zh) at a random step
     first_try_hit: float = 0.0      # countdown: the first try hits with this prob. (else random), so a check's
-                                    # "yes"/"no" cannot be guessed from the try's position (cpu_long preset)
+                                    # "yes"/"no" cannot be guessed from the try's position (the cpu pretraining preset)
