@@ -29,7 +29,8 @@ from tqdm import tqdm
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
-from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, is_main, shard, world
+from nanor1.distributed import (all_reduce, autocast_for, barrier, cleanup, ddp, init_distributed, is_main, shard,
+                                world)
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
 from nanor1.tasks import Habits
@@ -165,8 +166,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
         log.truncate_after(start)  # rows logged after the checkpoint by the killed run are about to be redone
     fwd = ddp(model)  # model itself stays unwrapped: checkpoints hold its plain state_dict
     fwd = torch.compile(fwd) if cfg.compile else fwd
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
-                else torch.autocast("cpu", enabled=False))
+    autocast = autocast_for(device)
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device} x {world()}: {cfg.steps} steps x "
               f"{cfg.batch_size} x {cfg.seq_len} tokens ({cfg.steps * cfg.batch_size * cfg.seq_len / 1e6:.1f}M tokens)")

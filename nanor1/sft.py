@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nanor1.distributed import all_reduce, barrier, ddp, shard, world
+from nanor1.distributed import all_reduce, autocast_for, barrier, ddp, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.pretrain import lr_at, make_optimizer
 from nanor1.tokenizer import get_tokenizer
@@ -102,8 +102,7 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
         raise SystemExit(f"error: sft: none of the {len(encoded)} examples fits max_len={cfg.max_len}")
     cfg.steps = cfg.epochs * math.ceil(len(keep) / cfg.batch_size)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
+    autocast = autocast_for(device)
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, "model.pt")
     start = 0
