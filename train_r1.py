@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
@@ -330,6 +331,7 @@ def main(argv):
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
+    preflight.check_r1(rc, PRESETS[preset], preset)  # every stage's settings now, not hours in (nanor1/preflight.py)
     rc.zero_ckpt = rc.zero_ckpt or os.path.join(os.path.dirname(rc.out_dir.rstrip("/")) or ".", "zero", "model.pt")
     run = Run(rc, preset, device)
     unknown = [s for s in run.selected() if s not in STAGES]

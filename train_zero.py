@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
+from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides_multi
 from nanor1.distributed import cleanup, init_distributed, is_main, world
@@ -80,7 +81,7 @@ def main(argv):
     for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
         if k not in explicit:
             setattr(gcfg, k, v)
-    gcfg.resolved()  # reject a bad --loss_type / --reward_weights / world size now, not after pretraining
+    preflight.check_zero(p, gcfg, zcfg)  # every setting (nanor1/preflight.py) now, not after pretraining
     n_eval = zcfg.eval_n_per_cell or p["eval_n"]
     eval_every = zcfg.eval_every or max(1, gcfg.steps // 8)
     os.makedirs(zcfg.out_dir, exist_ok=True)

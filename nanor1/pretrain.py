@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
@@ -145,6 +146,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     cfg = resolve(cfg)
     mix = corpus_mix(cfg, mix)
     device = init_distributed(cfg.device)
+    preflight.check_pretrain(cfg)  # before any work: sizes, process split, seq_len (nanor1/preflight.py)
     tok = get_tokenizer()
     os.makedirs(cfg.out_dir, exist_ok=True)
     ckpt_path = os.path.join(cfg.out_dir, "model.pt")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from nanor1 import preflight
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.distributed import all_reduce, autocast_for, barrier, ddp, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
@@ -93,6 +94,7 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
         quiet: bool = False) -> dict:
     """Fine-tune `model` in place on examples [{"prompt", "response"}]; checkpoints to out_dir/model.pt (atomic,
     resumable). Returns {"steps", "examples", "dropped_too_long", "final_loss", "seconds"}."""
+    preflight.check_sft(cfg)  # sizes and the process split, before any work (nanor1/preflight.py)
     tok = get_tokenizer()
     device = next(model.parameters()).device
     encoded = [encode_example(tok, e["prompt"], e["response"]) for e in examples]
