@@ -27,7 +27,6 @@ evaluations) is extrapolated from the last three stages: printed, and under "ext
 Without CUDA every stage but env is recorded as skipped; the exit status is 0.
 """
 import json
-import math
 import os
 import shlex
 import signal
@@ -35,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from anywhere

@@ -35,18 +35,21 @@ KW = dict(eps_low=0.2, eps_high=0.28, beta=0.04, temperature=1.0, entropy_coef=0
 TARGET = (65536, 32768)
 
 
+def parse_sizes(text):
+    try:
+        return [tuple(int(x) for x in size.split("x")) for size in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"error: --sizes={text!r}: expected NxV[,NxV...], e.g. 65536x32768") from None
+
+
 def parse_args(argv):
     args = {"quick": False, "peak_gbps": None, "iters": 5, "sizes": None}
+    parse = {"quick": lambda v: True, "peak_gbps": float, "iters": int, "sizes": parse_sizes}
     for a in argv:
         key, _, val = a.removeprefix("--").partition("=")
         if key not in args:
             raise SystemExit(f"error: unknown flag {a}; flags: --quick --sizes=NxV,... --peak_gbps=GBPS --iters=N")
-        if key == "sizes":
-            try:
-                val = [tuple(int(x) for x in size.split("x")) for size in val.split(",")]
-            except ValueError:
-                raise SystemExit(f"error: --sizes={val!r}: expected NxV[,NxV...], e.g. 65536x32768") from None
-        args[key] = True if key == "quick" else float(val) if key == "peak_gbps" else val if key == "sizes" else int(val)
+        args[key] = parse[key](val)
     return args
 
 

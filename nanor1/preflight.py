@@ -5,8 +5,8 @@ flag that cannot run stops at once with one line naming the setting, instead of 
     preflight.check_pretrain(cfg)            # nanor1/pretrain.py, top of pretrain()
     preflight.check_sft(cfg)                 # nanor1/sft.py, top of sft()
     preflight.check_zero(p, gcfg, zcfg)      # train_zero.py, before stage 0
-    preflight.check_r1(rc, p)                # train_r1.py, before the bases
-    preflight.check_eval(model.cfg, ...)     # nanor1/evaluate.py
+    preflight.check_r1(rc, p, name)          # train_r1.py, before the bases
+    preflight.check_eval(model.cfg, ...)     # nanor1/evaluate.py, after loading the checkpoint
 
 The checklist:
   sizes            steps, batch sizes, micro-batch rows, G, max_new_tokens, evaluation sizes, log/checkpoint
@@ -19,7 +19,9 @@ The checklist:
                    table), or refuses a prompt longer than the context; both would show up minutes into a run.
   pretraining      seq_len <= the model's max_seq_len
   GRPO             GRPOConfig.resolved(): loss_type, scale_rewards, reward weights, families, difficulties
-A failed check raises SystemExit("error: --<setting>=<value>: <why>"): one line, exit status 1, no traceback.
+A failed check raises SystemExit("error: --<setting>=<value>: <why>"): one line, exit status 1, no traceback (a
+preset's own value is named "<script> preset <name>: <setting>"). train_r1.py's general prompts and its student
+get a warning instead (check_r1).
 """
 import functools
 import importlib
