@@ -70,3 +70,12 @@ def test_extrapolation_multiplies_each_measured_time_by_the_presets_count():
     assert x["total_minutes"] == round(sum(x[k]["minutes"] for k in ("pretraining", "grpo", "evaluation")), 1)
     del measured["gpu_eval"]
     assert gpu_check.extrapolate(preset, measured) is None
+
+
+@pytest.mark.slow
+def test_an_optional_stage_that_fails_is_recorded_as_skipped(tmp_path):
+    stage = gpu_check.Stage("peer", 10, [sys.executable, "-c", "raise SystemExit(3)"], needs_cuda=False,
+                            optional=True)
+    os.makedirs(tmp_path / "logs")
+    entry = gpu_check.run_stage(stage, str(tmp_path), seconds_left=100, cuda=False)
+    assert entry["status"] == "skipped" and entry["rc"] == 3
