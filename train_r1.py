@@ -42,7 +42,7 @@ from nanor1.evaluate import evaluate
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          parse_weights, save_training_checkpoint, train_step)
 from nanor1.metrics import MetricsLog, plot_metrics, plt, save_figure, write_atomic  # plt: file-only backend
-from nanor1.pretrain import ensure_base
+from nanor1.pretrain import ensure_base, preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
 from nanor1.rewards import combined_reward, format_reward
@@ -331,9 +331,9 @@ def main(argv):
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
-    preflight.check_r1(rc, PRESETS[preset], preset)  # every stage's settings now, not hours in (nanor1/preflight.py)
     rc.zero_ckpt = rc.zero_ckpt or os.path.join(os.path.dirname(rc.out_dir.rstrip("/")) or ".", "zero", "model.pt")
     run = Run(rc, preset, device)
+    preflight.check_r1(run, preset_config)  # every stage's settings now, not hours in (nanor1/preflight.py)
     unknown = [s for s in run.selected() if s not in STAGES]
     if unknown:
         raise SystemExit(f"error: --stages: unknown stage(s) {unknown}; choose from {','.join(STAGES)}")

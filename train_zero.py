@@ -29,7 +29,7 @@ from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import (STEP_HEADER, GRPOConfig, GRPOTrainer, format_step, load_training_checkpoint,
                          save_training_checkpoint, train_step)
 from nanor1.metrics import plot_metrics, write_atomic
-from nanor1.pretrain import ensure_base
+from nanor1.pretrain import ensure_base, preset_config
 from nanor1.tokenizer import get_tokenizer
 
 # -----------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def main(argv):
     for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
         if k not in explicit:
             setattr(gcfg, k, v)
-    preflight.check_zero(p, gcfg, zcfg)  # every setting (nanor1/preflight.py) now, not after pretraining
+    preflight.check_zero(p, gcfg, zcfg, preset_config)  # every setting now, not after pretraining
     n_eval = zcfg.eval_n_per_cell or p["eval_n"]
     eval_every = zcfg.eval_every or max(1, gcfg.steps // 8)
     os.makedirs(zcfg.out_dir, exist_ok=True)

@@ -211,7 +211,8 @@ def extrapolate(preset_name: str, results: dict) -> dict | None:
     if not (pre_s and eval_s and grpo_s):
         return None
     p = train_zero.PRESETS[preset_name]
-    pre_steps, grpo_steps = PRETRAIN[p["pretrain"]]["steps"], p["grpo"]["steps"]
+    pre_steps = 0 if p.get("base") == "shipped" else PRETRAIN[p["pretrain"]]["steps"]  # a shipped base: none
+    grpo_steps = p["grpo"]["steps"]
     every = max(1, grpo_steps // 8)  # train_zero's default --eval_every
     n_evals = 1 + sum(1 for s in range(1, grpo_steps + 1) if s % every == 0 or s == grpo_steps)  # + the base's
     parts = {"pretraining": (pre_steps, pre_s), "grpo": (grpo_steps, grpo_s), "evaluation": (n_evals, eval_s)}

@@ -2,11 +2,11 @@
 flag that cannot run stops at once with one line naming the setting, instead of minutes (or a pretraining) in.
 
     from nanor1 import preflight
-    preflight.check_pretrain(cfg)            # nanor1/pretrain.py, top of pretrain()
-    preflight.check_sft(cfg)                 # nanor1/sft.py, top of sft()
-    preflight.check_zero(p, gcfg, zcfg)      # train_zero.py, before stage 0
-    preflight.check_r1(rc, p, name)          # train_r1.py, before the bases
-    preflight.check_eval(model.cfg, ...)     # nanor1/evaluate.py, after loading the checkpoint
+    preflight.check_pretrain(cfg, model)                   # nanor1/pretrain.py, top of pretrain()
+    preflight.check_sft(cfg)                               # nanor1/sft.py, top of sft()
+    preflight.check_zero(p, gcfg, zcfg, preset_config)     # train_zero.py, before stage 0
+    preflight.check_r1(run, preset_config)                 # train_r1.py, before the bases
+    preflight.check_eval(model.cfg, ...)                   # nanor1/evaluate.py, after loading the checkpoint
 
 The checklist:
   sizes            steps, batch sizes, micro-batch rows, G, max_new_tokens, evaluation sizes, log/checkpoint
@@ -27,7 +27,6 @@ import functools
 import importlib
 import os
 import random
-from dataclasses import replace
 
 import torch
 
@@ -135,31 +134,28 @@ def budget(max_new_tokens: int, model: ModelConfig, families, difficulties, what
 
 
 # -----------------------------------------------------------------------------
-# the checks of each kind of run
+# the checks of each kind of run (this module imports none of the modules that call it: the scripts pass in
+# what it needs, e.g. nanor1.pretrain.preset_config, the resolved config and model of a pretraining preset)
 
-def base_model_config(base: str, pretrain_preset: str) -> ModelConfig:
-    """The model a run starts from: the base checkpoint's (its tensors stay on disk), or the pretraining preset's.
-    A base that is missing or unreadable gives the preset's: loading it right after reports the error."""
-    if base and os.path.isfile(base):
-        try:
-            ckpt = torch.load(base, map_location="cpu", weights_only=True, mmap=True)
-            return ModelConfig(**ckpt["model_config"])
-        except Exception:
-            pass
-    from nanor1.pretrain import PRESETS  # here: nanor1.pretrain imports this module
-    return ModelConfig.preset(PRESETS[pretrain_preset]["model"])
+def model_config_of(path: str) -> ModelConfig | None:
+    """The model config of a checkpoint, its tensors left on disk; None if missing or unreadable (loading it right
+    after reports why)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        return ModelConfig(**torch.load(path, map_location="cpu", weights_only=True, mmap=True)["model_config"])
+    except Exception:
+        return None
 
 
-def check_pretrain(cfg, where: str = "--") -> None:
-    """A resolved PretrainConfig (nanor1/pretrain.py)."""
-    from nanor1.pretrain import PRESETS
+def check_pretrain(cfg, model: ModelConfig, where: str = "--") -> None:
+    """A resolved PretrainConfig (nanor1/pretrain.py) for `model`."""
     positive(where, steps=cfg.steps, batch_size=cfg.batch_size, seq_len=cfg.seq_len, lr=cfg.lr,
              log_every=cfg.log_every, ckpt_every=cfg.ckpt_every)
     non_negative(where, warmup_steps=cfg.warmup_steps)
     splits(where + "batch_size", cfg.batch_size, "each process trains on an equal share of every batch")
-    max_seq_len = ModelConfig.preset(PRESETS[cfg.preset]["model"]).max_seq_len
-    if cfg.seq_len > max_seq_len:
-        fail(where + "seq_len", cfg.seq_len, f"pretraining rows longer than the model's max_seq_len={max_seq_len}")
+    if cfg.seq_len > model.max_seq_len:
+        fail(where + "seq_len", cfg.seq_len, f"pretraining rows longer than the model's max_seq_len={model.max_seq_len}")
 
 
 def check_sft(cfg, where: str = "") -> None:
@@ -189,40 +185,45 @@ def check_eval(model: ModelConfig, max_new_tokens: int, families=FAMILIES, diffi
     budget(max_new_tokens, model, families, difficulties, "held-out evaluation", setting)
 
 
-def check_zero(p: dict, gcfg, zcfg) -> None:
-    """train_zero.py: preset p's pretraining (unless a base is given), held-out evaluation and GRPO."""
-    from nanor1.pretrain import PretrainConfig, resolve
+def check_zero(p: dict, gcfg, zcfg, preset_config) -> None:
+    """train_zero.py, preset p: the base's pretraining (when the run pretrains it), held-out evaluation and GRPO.
+    preset_config(name) -> (resolved PretrainConfig, ModelConfig) of a pretraining preset. The base: --base (a
+    checkpoint; "scratch": pretrained; "shipped": made by the preset's pretraining, so its model), else the preset's
+    base, else pretrained."""
     non_negative(eval_every=zcfg.eval_every, eval_n_per_cell=zcfg.eval_n_per_cell)
-    model = base_model_config(zcfg.base, p["pretrain"])
-    if not zcfg.base:
-        check_pretrain(resolve(PretrainConfig(preset=p["pretrain"])), f"pretraining preset {p['pretrain']}: ")
+    base = zcfg.base or p.get("base", "")
+    pretraining, model = preset_config(p["pretrain"])
+    if base in ("", "scratch"):
+        check_pretrain(pretraining, model, f"pretraining preset {p['pretrain']}: ")
+    elif base != "shipped":
+        model = model_config_of(base) or model
     # the evaluation's prompts (every family and difficulty) include GRPO's: its budget is the binding one
     check_eval(model, gcfg.max_new_tokens, eval_n_per_cell=zcfg.eval_n_per_cell or p["eval_n"], eval_k=zcfg.eval_k)
     check_grpo(gcfg, model)
 
 
-def check_r1(rc, p: dict, name: str) -> None:
-    """train_r1.py, preset `name` = p (rc's sizes filled from it): both bases, the SFT stages, the GRPO stages,
-    rejection sampling and the evaluations of the teacher's line (errors); the general (translation) prompts and
-    the student, whose budgets the preset cannot set apart from the reasoning prompts', print a warning."""
-    from nanor1.grpo import GRPOConfig
-    from nanor1.pretrain import PretrainConfig, resolve
-    from nanor1.sft import SFTConfig
+def check_r1(run, preset_config) -> None:
+    """train_r1.py's Run (its sizes filled from the preset): both bases, the SFT stages, the GRPO stages, rejection
+    sampling and the evaluations of the teacher's line (errors); the general (translation) prompts and the student,
+    whose budgets the preset cannot set apart from the reasoning prompts', print a warning."""
+    rc, p = run.rc, run.p
     positive(cold_start_n=rc.cold_start_n, rl_steps=rc.rl_steps, rs_prompts=rc.rs_prompts, rs_k=rc.rs_k,
              general_n=rc.general_n, rm_pairs=rc.rm_pairs, all_rl_steps=rc.all_rl_steps, eval_n=rc.eval_n,
              eval_k=rc.eval_k)
     for key in ("rm_frac", "general_frac"):
         if not 0.0 <= getattr(rc, key) <= 1.0:
             fail("--" + key, getattr(rc, key), "must lie in [0, 1]")
+    models = []
     for base, preset in ((rc.base, p["pretrain"]), (rc.student_base, p["student"])):
+        pretraining, model = preset_config(preset)
         if not base:
-            check_pretrain(resolve(PretrainConfig(preset=preset)), f"pretraining preset {preset}: ")
-    where = f"train_r1 preset {name}: "
-    check_sft(SFTConfig(**p["sft"]), where + "sft.")
-    teacher = base_model_config(rc.base, p["pretrain"])
-    student = base_model_config(rc.student_base, p["student"])
-    gcfg = GRPOConfig(**{**p["grpo"], "reward_weights": rc.reasoning_weights})
-    check_grpo(replace(gcfg, steps=rc.rl_steps), teacher, where + "grpo.", budget_check=False)
+            check_pretrain(pretraining, model, f"pretraining preset {preset}: ")
+        models.append(model_config_of(base) or model)
+    teacher, student = models
+    where = f"train_r1 preset {run.preset}: "
+    check_sft(run.sft_config(), where + "sft.")
+    gcfg = run.grpo_config(steps=rc.rl_steps, reward_weights=rc.reasoning_weights)
+    check_grpo(gcfg, teacher, where + "grpo.", budget_check=False)
     max_new, setting = gcfg.max_new_tokens, where + "grpo.max_new_tokens"
     budget(max_new, teacher, FAMILIES, DIFFICULTIES, "reasoning prompts (stages 2-4, evaluation)", setting)
     for model, families, what in ((teacher, GENERAL_FAMILIES, "general prompts (stage 4, evaluation)"),

@@ -97,6 +97,11 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     return cfg
 
 
+def preset_config(preset: str) -> tuple[PretrainConfig, ModelConfig]:
+    """The resolved config and the model of a pretraining preset, as pretrain() would run it without flags."""
+    return resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
+
+
 CORPUS_KNOBS = ("retry_after_miss", "first_try_hit", "check_drills")  # what a preset or a flag may change
 HABIT_FIELDS = {f.name for f in dataclasses.fields(Habits)}            # knobs that live in CorpusMix.habits
 
@@ -146,7 +151,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     cfg = resolve(cfg)
     mix = corpus_mix(cfg, mix)
     device = init_distributed(cfg.device)
-    preflight.check_pretrain(cfg)  # before any work: sizes, process split, seq_len (nanor1/preflight.py)
+    preflight.check_pretrain(cfg, ModelConfig.preset(PRESETS[cfg.preset]["model"]))  # before any work
     tok = get_tokenizer()
     os.makedirs(cfg.out_dir, exist_ok=True)
     ckpt_path = os.path.join(cfg.out_dir, "model.pt")
@@ -237,7 +242,7 @@ def check_definition(path: str, preset: str) -> None:
     except CheckpointError:
         return  # unreadable: pretrain() resumes or reports it
     cfg, mc = ck.get("config", {}), ck.get("model_config", {})
-    want, model = resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
+    want, model = preset_config(preset)
     # bases pretrained before the corpus knobs were recorded: CorpusMix's defaults, or the --retry_after_miss flag
     legacy_retry = cfg.get("retry_after_miss", -1.0)
     corpus = {**corpus_knobs(CorpusMix()), **({"retry_after_miss": legacy_retry} if legacy_retry >= 0 else {}),
