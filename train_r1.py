@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from nanor1 import preflight
 from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
                                save_training_checkpoint)
 from nanor1.config import parse_overrides
@@ -42,7 +43,7 @@ from nanor1.evaluate import evaluate
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
 from nanor1.metrics import (STEP_HEADER, MetricsLog, format_step, plot_metrics, plt,  # plt: file-only backend
                             save_figure, write_atomic)
-from nanor1.pretrain import ensure_base
+from nanor1.pretrain import ensure_base, preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.report import write_report
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
@@ -331,6 +332,7 @@ def main(argv):
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
     rc.zero_ckpt = rc.zero_ckpt or os.path.join(os.path.dirname(rc.out_dir.rstrip("/")) or ".", "zero", "model.pt")
     run = Run(rc, preset, device)
+    preflight.check_r1(run, preset_config)  # every stage's settings now, not hours in (nanor1/preflight.py)
     unknown = [s for s in run.selected() if s not in STAGES]
     if unknown:
         raise SystemExit(f"error: --stages: unknown stage(s) {unknown}; choose from {','.join(STAGES)}")

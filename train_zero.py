@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
+from nanor1 import preflight
 from nanor1.base import SHIPPED_PATH, load_shipped
 from nanor1.checkpoint import CheckpointError, load_model, load_training_checkpoint, save_training_checkpoint
 from nanor1.config import parse_overrides_multi
@@ -29,7 +30,7 @@ from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
 from nanor1.metrics import STEP_HEADER, format_step, plot_metrics, write_atomic
-from nanor1.pretrain import ensure_base
+from nanor1.pretrain import ensure_base, preset_config
 from nanor1.report import write_report
 from nanor1.tokenizer import get_tokenizer
 
@@ -81,7 +82,7 @@ def main(argv):
     for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
         if k not in explicit:
             setattr(gcfg, k, v)
-    gcfg.resolved()  # reject a bad --loss_type / --reward_weights / world size now, not after pretraining
+    preflight.check_zero(p, gcfg, zcfg, preset_config)  # every setting now, not after pretraining
     n_eval = zcfg.eval_n_per_cell or p["eval_n"]
     eval_every = zcfg.eval_every or max(1, gcfg.steps // 8)
     os.makedirs(zcfg.out_dir, exist_ok=True)

@@ -2,11 +2,15 @@
 
     python bench/loss.py                     # N in {4096, 16384, 65536} x V in {32768, 151936}
     python bench/loss.py --quick             # N in {1024, 4096}, V = 32768 (a smoke run)
+    python bench/loss.py --sizes=65536x32768 # only these N x V (comma-separated)
     python bench/loss.py --peak_gbps=3350    # device memory bandwidth, if the name is not in PEAK_GBPS
 
+Before any timing, the fused kernel is checked against the PyTorch reference on the first 1024 rows of the summary
+case (llm.c style: validate, then time): max |loss difference| and max |gradient difference| / max |gradient|.
 Prints one fixed-width line per (method, N, V), then, as the LAST stdout line, JSON for N=65536, V=32768 (with
---quick: the largest case run): speedup_vs_eager, mem_ratio_vs_eager (fused extra peak memory / eager extra peak
-memory), bw_fraction (achieved / peak bandwidth). Without CUDA the last line is {"skipped": "no CUDA"}.
+--quick or --sizes: the last case run): times, extra peak memory (GB beyond the inputs) of each method,
+speedup_vs_eager, mem_ratio_vs_eager (fused / eager extra memory), achieved GB/s, floor_ms (3 passes at the
+peak bandwidth), bw_fraction (achieved / peak), the validation errors. Without CUDA: {"skipped": "no CUDA"}.
 
 Bandwidth floors (recipe §8; bf16 logits, B = N * V * 2 bytes):
 - fused, separate backward: forward reads the logits (1 pass), backward reads them again and writes the
@@ -31,12 +35,21 @@ KW = dict(eps_low=0.2, eps_high=0.28, beta=0.04, temperature=1.0, entropy_coef=0
 TARGET = (65536, 32768)
 
 
+def parse_sizes(text):
+    try:
+        return [tuple(int(x) for x in size.split("x")) for size in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"error: --sizes={text!r}: expected NxV[,NxV...], e.g. 65536x32768") from None
+
+
 def parse_args(argv):
-    args = {"quick": False, "peak_gbps": None, "iters": 5}
+    args = {"quick": False, "peak_gbps": None, "iters": 5, "sizes": None}
+    parse = {"quick": lambda v: True, "peak_gbps": float, "iters": int, "sizes": parse_sizes}
     for a in argv:
         key, _, val = a.removeprefix("--").partition("=")
-        assert key in args, f"unknown flag {a}; flags: --quick --peak_gbps=GBPS --iters=N"
-        args[key] = True if key == "quick" else float(val) if key == "peak_gbps" else int(val)
+        if key not in args:
+            raise SystemExit(f"error: unknown flag {a}; flags: --quick --sizes=NxV,... --peak_gbps=GBPS --iters=N")
+        args[key] = parse[key](val)
     return args
 
 
@@ -89,6 +102,22 @@ def method_fns(logits, targets, adv, old, ref, weights):
     return fns
 
 
+def validate(logits, targets, adv, old, ref, weights, rows=1024) -> dict:
+    """The fused kernel against the chunked PyTorch reference on the first `rows` rows, before anything is timed."""
+    x, t, a, o, r, w = (v[:rows] for v in (logits, targets, adv, old, ref, weights))
+    reference = lambda leaf, *args, **kw: L._reference_grpo_token_loss(  # noqa: E731
+        leaf, *L._prepare(leaf, *args), **kw, chunk_size=L._default_chunk(leaf.shape[1]))
+    losses, grads = [], []
+    for fn in (L.grpo_token_loss, reference):
+        leaf = x.detach().clone().requires_grad_(True)
+        out = fn(leaf, t, a, o, r, None, **KW)
+        (out.loss * w).sum().backward()
+        losses.append(out.loss.detach())
+        grads.append(leaf.grad.float())
+    return {"max_abs_loss_diff": (losses[0] - losses[1]).abs().max().item(),
+            "max_grad_diff_rel": (grads[0] - grads[1]).abs().max().item() / max(grads[1].abs().max().item(), 1e-30)}
+
+
 def measure(step, iters):
     """(ms per fwd+bwd, peak extra memory in GB beyond what existed before the call) or (None, None) on OOM."""
     try:
@@ -127,6 +156,11 @@ def main():
     sizes = [(n, v) for v in (32768, 151936) for n in (4096, 16384, 65536)]
     if args["quick"]:
         sizes = [(1024, 32768), (4096, 32768)]
+    sizes = args["sizes"] or sizes
+    N, V = sizes[-1] if args["quick"] or args["sizes"] else TARGET
+    check = validate(*make_inputs(N, V))
+    print(f"fused vs reference (first 1024 rows of N={N}, V={V}): max |loss diff| {check['max_abs_loss_diff']:.2e}, "
+          f"max |grad diff| / max |grad| {check['max_grad_diff_rel']:.2e}")
     passes = {"fused": 3, "fused_grad_in_fwd": 2}
     results = {}
     print(f"{'method':>18} {'N':>6} {'V':>7} {'ms':>9} {'extra GB':>9} {'GB/s':>8} {'of peak':>8}")
@@ -150,17 +184,22 @@ def main():
         del inputs
         torch.cuda.empty_cache()
 
-    N, V = TARGET if not args["quick"] else sizes[-1]
     get = lambda m: results.get((m, N, V), (None, None))  # noqa: E731
-    (eager_ms, eager_gb), (fused_ms, fused_gb), (gif_ms, _) = get("eager"), get("fused"), get("fused_grad_in_fwd")
+    (eager_ms, eager_gb), (fused_ms, fused_gb), (gif_ms, gif_gb) = get("eager"), get("fused"), get("fused_grad_in_fwd")
     bytes_1pass = N * V * 2
+    gbps = lambda passes, ms: passes * bytes_1pass / (ms * 1e-3) / 1e9 if ms else None  # noqa: E731
     summary = {
         "N": N, "V": V, "device": name, "peak_gbps": peak, "passes_fused": 3, "passes_grad_in_fwd": 2,
         "eager_ms": eager_ms, "fused_ms": fused_ms, "fused_grad_in_fwd_ms": gif_ms, "liger_ms": get("liger")[0],
+        "eager_extra_gb": eager_gb, "fused_extra_gb": fused_gb, "fused_grad_in_fwd_extra_gb": gif_gb,
+        "liger_extra_gb": get("liger")[1],
         "speedup_vs_eager": eager_ms / fused_ms if eager_ms and fused_ms else None,
         "mem_ratio_vs_eager": fused_gb / eager_gb if eager_gb and fused_gb is not None else None,
-        "bw_fraction": 3 * bytes_1pass / (fused_ms * 1e-3) / 1e9 / peak if peak and fused_ms else None,
-        "bw_fraction_grad_in_fwd": 2 * bytes_1pass / (gif_ms * 1e-3) / 1e9 / peak if peak and gif_ms else None,
+        "fused_gbps": gbps(3, fused_ms), "fused_grad_in_fwd_gbps": gbps(2, gif_ms),
+        "floor_ms": 3 * bytes_1pass / (peak * 1e9) * 1e3 if peak else None,
+        "bw_fraction": gbps(3, fused_ms) / peak if peak and fused_ms else None,
+        "bw_fraction_grad_in_fwd": gbps(2, gif_ms) / peak if peak and gif_ms else None,
+        **check,
     }
     print(json.dumps(summary))
 

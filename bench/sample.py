@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from nanor1.config import parse_overrides  # noqa: E402
+from nanor1.distributed import autocast_for  # noqa: E402
 from nanor1.model import GPT, ModelConfig  # noqa: E402
 from nanor1.sampler import SamplingParams, generate, left_pad, sample_next  # noqa: E402
 from nanor1.tasks import format_prompt, sample_problem  # noqa: E402
@@ -44,7 +45,8 @@ def naive_generate(model, prompts, G, params, pad_id, generator):
     rows = torch.arange(len(prompts), device=device).repeat_interleave(G)
     seq, pad = idx.index_select(0, rows), pad.index_select(0, rows)
     for _ in range(params.max_new_tokens):
-        logits = model(seq, pad=pad)[:, -1].float()
+        with autocast_for(device):  # the precision the cached sampler runs at: a like-for-like comparison
+            logits = model(seq, pad=pad)[:, -1].float()
         token = sample_next(logits, params, generator)[0]
         seq = torch.cat([seq, token[:, None]], 1)
     return seq[:, idx.size(1):]

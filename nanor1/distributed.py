@@ -71,6 +71,21 @@ def init_distributed(device: str = "auto", timeout_s: float | None = None) -> st
     return device
 
 
+def amp_dtype(device) -> torch.dtype | None:
+    """The dtype a device computes in under autocast: bf16 on CUDA; none (fp32) on a CPU, unless NANOR1_CPU_BF16=1,
+    which runs the CUDA path's precision (bf16 autocast, bf16 KV cache) on a CPU, so tests can exercise the gpu
+    presets' dtypes without a GPU (tests/test_presets.py). The variable changes nothing on CUDA."""
+    if torch.device(device).type == "cuda" or os.environ.get("NANOR1_CPU_BF16") == "1":
+        return torch.bfloat16
+    return None
+
+
+def autocast_for(device) -> torch.autocast:
+    """The autocast context of every forward pass (pretraining, sampling, GRPO, SFT) on `device`."""
+    dtype = amp_dtype(device)
+    return torch.autocast(torch.device(device).type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 

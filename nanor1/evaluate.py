@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
@@ -245,6 +246,8 @@ def main(argv):
         model, _ = load_model(cfg.ckpt, init_distributed())
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
+    preflight.check_eval(model.cfg, cfg.max_new_tokens, families, difficulties, n_per_cell=cfg.n_per_cell, k=cfg.k,
+                         batch_prompts=cfg.batch_prompts)
     result = evaluate(model, tok, n_per_cell=cfg.n_per_cell, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_prompts=cfg.batch_prompts,
                       families=families, difficulties=difficulties,

@@ -50,8 +50,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from nanor1.checkpoint import build_model
-from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, broadcast_params, rank_seed, shard,
-                                world)
+from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, autocast_for, broadcast_params,
+                                rank_seed, shard, world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
 from nanor1.optim import lr_at  # warmup + cosine decay, the schedule of pretraining and SFT
@@ -187,8 +187,7 @@ class GRPOTrainer:
         broadcast_params(model)  # every rank starts from rank 0's weights (no DDP here to do it)
         self.tok = tok or get_tokenizer()
         self.device = next(model.parameters()).device
-        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
-                         else torch.autocast("cpu", enabled=False))
+        self.autocast = autocast_for(self.device)
         self.weights = parse_weights(self.cfg.reward_weights)
         self.families = parse_families(self.cfg.families)
         self.difficulties = parse_difficulties(self.cfg.difficulties)

@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
-from nanor1.distributed import all_reduce, barrier, cleanup, ddp, init_distributed, is_main, shard, world
+from nanor1.distributed import (all_reduce, autocast_for, barrier, cleanup, ddp, init_distributed, is_main, shard,
+                                world)
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
 from nanor1.optim import lr_at, make_optimizer
@@ -91,6 +93,11 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     return cfg
 
 
+def preset_config(preset: str) -> tuple[PretrainConfig, ModelConfig]:
+    """The resolved config and the model of a pretraining preset, as pretrain() would run it without flags."""
+    return resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
+
+
 CORPUS_KNOBS = ("retry_after_miss", "first_try_hit", "check_drills")  # what a preset or a flag may change
 HABIT_FIELDS = {f.name for f in dataclasses.fields(Habits)}            # knobs that live in CorpusMix.habits
 
@@ -125,6 +132,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     cfg = resolve(cfg)
     mix = corpus_mix(cfg, mix)
     device = init_distributed(cfg.device)
+    preflight.check_pretrain(cfg, ModelConfig.preset(PRESETS[cfg.preset]["model"]))  # before any work
     tok = get_tokenizer()
     os.makedirs(cfg.out_dir, exist_ok=True)
     ckpt_path = os.path.join(cfg.out_dir, "model.pt")
@@ -146,8 +154,7 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
         log.truncate_after(start)  # rows logged after the checkpoint by the killed run are about to be redone
     fwd = ddp(model)  # model itself stays unwrapped: checkpoints hold its plain state_dict
     fwd = torch.compile(fwd) if cfg.compile else fwd
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
-                else torch.autocast("cpu", enabled=False))
+    autocast = autocast_for(device)
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device} x {world()}: {cfg.steps} steps x "
               f"{cfg.batch_size} x {cfg.seq_len} tokens ({cfg.steps * cfg.batch_size * cfg.seq_len / 1e6:.1f}M tokens)")
@@ -216,7 +223,7 @@ def check_definition(path: str, preset: str) -> None:
     except CheckpointError:
         return  # unreadable: pretrain() resumes or reports it
     cfg, mc = ck.get("config", {}), ck.get("model_config", {})
-    want, model = resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
+    want, model = preset_config(preset)
     # bases pretrained before the corpus knobs were recorded: CorpusMix's defaults, or the --retry_after_miss flag
     legacy_retry = cfg.get("retry_after_miss", -1.0)
     corpus = {**corpus_knobs(CorpusMix()), **({"retry_after_miss": legacy_retry} if legacy_retry >= 0 else {}),

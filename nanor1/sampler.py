@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from nanor1.distributed import amp_dtype, autocast_for
 from nanor1.model import KVCache
 
 
@@ -95,8 +96,8 @@ def generate(model, prompts: list[list[int]], num_samples: int = 1, params: Samp
     device = next(model.parameters()).device
     P, G, T = len(prompts), num_samples, params.max_new_tokens
     B = P * G
-    cache_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    cache_dtype = amp_dtype(device) or torch.float32
+    autocast = autocast_for(device)
     idx, pad = left_pad(prompts, pad_id, device)
     L = idx.size(1)
     if L + T > model.cfg.max_seq_len:

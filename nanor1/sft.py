@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from nanor1 import preflight
 from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nanor1.distributed import all_reduce, barrier, ddp, shard, world
+from nanor1.distributed import all_reduce, autocast_for, barrier, ddp, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.optim import lr_at, make_optimizer
 from nanor1.tokenizer import get_tokenizer
@@ -93,6 +94,7 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
         quiet: bool = False) -> dict:
     """Fine-tune `model` in place on examples [{"prompt", "response"}]; checkpoints to out_dir/model.pt (atomic,
     resumable). Returns {"steps", "examples", "dropped_too_long", "final_loss", "seconds"}."""
+    preflight.check_sft(cfg)  # sizes and the process split, before any work (nanor1/preflight.py)
     tok = get_tokenizer()
     device = next(model.parameters()).device
     encoded = [encode_example(tok, e["prompt"], e["response"]) for e in examples]
@@ -102,8 +104,7 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
         raise SystemExit(f"error: sft: none of the {len(encoded)} examples fits max_len={cfg.max_len}")
     cfg.steps = cfg.epochs * math.ceil(len(keep) / cfg.batch_size)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
+    autocast = autocast_for(device)
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, "model.pt")
     start = 0

@@ -147,6 +147,6 @@ def test_default_preset_starts_from_the_shipped_base(tmp_path, capsys):
 def test_a_stale_shipped_base_stops_the_run_before_any_training(tmp_path, monkeypatch):
     import nanor1.base as base_mod
     monkeypatch.setattr(base_mod, "tokenizer_sha256", lambda path=None: "0" * 64)  # as if the ranks had changed
-    with pytest.raises(SystemExit, match="stale: the tokenizer ranks .* python -m nanor1.base --rebuild"):
+    with pytest.raises(SystemExit, match="stale: the tokenizer ranks .*python -m nanor1.base --rebuild"):
         train_zero.main([f"--out_dir={tmp_path / 'zero'}", "--steps=1"])
     assert not (tmp_path / "zero" / "train.jsonl").exists()
