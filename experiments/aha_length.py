@@ -28,7 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import train_zero  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
-from nanor1.metrics import read_jsonl, save_figure, write_atomic  # noqa: E402
+from common import save_step_figure  # noqa: E402
+from nanor1.metrics import read_jsonl  # noqa: E402
 from nanor1.rewards import has_aha  # noqa: E402
 
 
@@ -107,16 +108,8 @@ def main(argv):
     axes[2].legend(fontsize=8)
     axes[3].plot(steps, [c["format_rate"] for c in curve], marker=".")
     axes[3].set_title("held-out format rate")
-    for ax in axes:
-        ax.set_xlabel("RL step")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"R1-Zero: aha and length vs RL steps ({cfg.run_dir}; no reward for either)", fontsize=11)
-    fig.tight_layout()
-    png = os.path.join(cfg.run_dir, "aha_length.png")
-    save_figure(fig, png)
-    write_atomic(os.path.join(cfg.run_dir, "aha_length.json"), json.dumps(result, indent=1))
-    print(f"\nwrote {cfg.run_dir}/aha_length.json, {png}")
-
+    save_step_figure(fig, axes, f"R1-Zero: aha and length vs RL steps ({cfg.run_dir}; no reward for either)",
+                     cfg.run_dir, "aha_length", result)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

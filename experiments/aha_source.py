@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import train_zero  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
-from nanor1.metrics import save_figure, write_atomic  # noqa: E402
+from common import save_step_figure  # noqa: E402
 from nanor1.pretrain import PretrainConfig, pretrain, pretrain_finished  # noqa: E402
 
 KEYS = ("pass@1", "aha_rate", "mean_len", "format_rate", "truncation_rate", "acc_retry_after_miss",
@@ -95,16 +95,9 @@ def main(argv):
                     label="base with retries" if arm == "retry" else "control: no retries in the corpus")
     for ax, title in zip(axes, ("held-out pass@1", '"aha" rate', "mean response length (tokens)", "format rate")):
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("RL step")
-        ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
-    fig.suptitle("R1-Zero from two bases that differ only in retry_after_miss (0.25 vs 0); same RL", fontsize=11)
-    fig.tight_layout()
-    png = os.path.join(cfg.out_dir, "aha_source.png")
-    save_figure(fig, png)
-    write_atomic(os.path.join(cfg.out_dir, "aha_source.json"), json.dumps(result, indent=1))
-    print(f"\nwrote {cfg.out_dir}/aha_source.json, {png}")
-
+    save_step_figure(fig, axes, "R1-Zero from two bases that differ only in retry_after_miss (0.25 vs 0); same RL",
+                     cfg.out_dir, "aha_source", result)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -224,3 +224,17 @@ def mean_pm(s: dict, scale: float = 100.0, unit: str = "%") -> str:
         return f"{scale * s['mean']:.1f}{unit}"
     return (f"{scale * s['mean']:.1f}{unit} +- {scale * s['std']:.1f} (min {scale * s['min']:.1f}, "
             f"max {scale * s['max']:.1f}, n={s['n']})")
+
+
+def save_step_figure(fig, axes, title: str, out_dir: str, name: str, result: dict) -> None:
+    """Finish a figure of panels against RL steps, then write <out_dir>/<name>.png and the result as <name>.json."""
+    for ax in axes:
+        ax.set_xlabel("RL step")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    png = os.path.join(out_dir, f"{name}.png")
+    save_figure(fig, png)
+    write_atomic(os.path.join(out_dir, f"{name}.json"), json.dumps(result, indent=1))
+    print(f"\nwrote {out_dir}/{name}.json, {png}")
+
