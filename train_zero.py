@@ -208,8 +208,8 @@ def _plots(out_dir):
 
 
 def before_after_table(base: dict, final: dict) -> str:
-    rows = [("pass@1", True), ("cons@k", True), ("format_rate", True), ("mean_len", False), ("aha_rate", True),
-            ("acc_aha", True), ("acc_no_aha", True), ("lang_mix_rate", True)]
+    rows = [("pass@1", True), ("cons@k", True), ("format_rate", True), ("truncation_rate", True), ("mean_len", False),
+            ("aha_rate", True), ("acc_aha", True), ("acc_no_aha", True), ("lang_mix_rate", True)]
     fmt = lambda v, pct: "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.1f}")  # noqa: E731
     lines = [f"{'metric':16s} {'base':>9s} {'final':>9s}"]
     lines += [f"{k:16s} {fmt(base.get(k), p):>9s} {fmt(final.get(k), p):>9s}" for k, p in rows]
