@@ -9,18 +9,15 @@ numbers). Rerun it whenever the code of a step changes; tests/test_docs.py check
 functions that exist.
 """
 import os
-import random
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
 
 import train_zero  # noqa: E402
 from nanor1.base import load_shipped  # noqa: E402
-from nanor1.distributed import rank_seed  # noqa: E402
-from nanor1.grpo import GRPOConfig, GRPOTrainer, group_advantages, token_weights  # noqa: E402
+from nanor1.grpo import GRPOConfig, GRPOTrainer, group_advantages, step_generators, token_weights  # noqa: E402
 from nanor1.optim import lr_at  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "walkthrough.md")
@@ -34,8 +31,8 @@ def main():
     c = trainer.cfg
     P, G = c.prompts_per_step, c.num_generations
     # train_step, step 0: the seeds, the learning rate
-    seed = c.seed * 1_000_003 + trainer.step
-    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
+    seed = c.seed * 1_000_003 + trainer.step  # what step_generators seeds its two generators with
+    rng, gen = step_generators(trainer)
     lr = lr_at(trainer.step, c)
     for g in trainer.optimizer.param_groups:
         g["lr"] = lr
@@ -60,7 +57,7 @@ def main():
         "",
         "## 0. The step's seed and learning rate (`train_step`)",
         "",
-        f"`seed = cfg.seed * 1_000_003 + step` = {seed}: `random.Random(seed)` draws the prompts, a torch generator "
+        f"`step_generators`: `seed = cfg.seed * 1_000_003 + step` = {seed}; `random.Random(seed)` draws the prompts, a torch generator "
         f"seeded from it draws the samples, so a resumed run sees the same step. `lr_at(0, cfg)` (nanor1/optim.py) = "
         f"{lr:.2e}: warmup over {c.warmup_steps} steps to {c.lr:.0e}, then a cosine to {c.min_lr_frac:g} of it.",
         "",

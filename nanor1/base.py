@@ -86,10 +86,12 @@ def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
 
 def package(ckpt: dict, seconds: float, path: str = SHIPPED_PATH) -> dict:
     """The shipped form of a finished pretraining checkpoint: weights, configs and provenance, nothing else."""
-    from nanor1.pretrain import resolve, PretrainConfig
-    cfg = resolve(PretrainConfig(**{**ckpt["config"], "preset": PRESET}))
-    provenance = {**expected_provenance(PRESET), "command": f"python -m nanor1.pretrain --preset={PRESET}",
-                  "rebuild": REBUILD, "seed": cfg.seed, "torch": str(torch.__version__),
+    expected = expected_provenance(PRESET)
+    made_with = {k: v for k, v in ckpt["config"].items() if k in expected["pretrain_config"] and k != "preset"}
+    if any(expected["pretrain_config"][k] != v for k, v in made_with.items()):  # the provenance would not be true
+        raise SystemExit(f"error: this checkpoint was not pretrained as the {PRESET!r} preset: {made_with}")
+    provenance = {**expected, "command": f"python -m nanor1.pretrain --preset={PRESET}",
+                  "rebuild": REBUILD, "torch": str(torch.__version__),
                   "threads": torch.get_num_threads(), "seconds_pretrain": round(seconds, 1),
                   "made": time.strftime("%Y-%m-%d")}
     payload = {"model": {k: v.float().contiguous() for k, v in ckpt["model"].items()},

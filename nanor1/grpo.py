@@ -122,9 +122,7 @@ def train_step(trainer: "GRPOTrainer") -> dict:
     """One full GRPO step at trainer.step, steps 1-5 of the module docstring. Its randomness is seeded by the step,
     so a resumed run sees the same prompts and samples. Returns the metrics row (also written to the log)."""
     cfg = trainer.cfg
-    seed = cfg.seed * 1_000_003 + trainer.step
-    # the same problems on every rank (rng); each rank its own samples (gen; rank 0 keeps one process's seed)
-    rng, gen = random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
+    rng, gen = step_generators(trainer)
     for g in trainer.optimizer.param_groups:  # this step's learning rate; every ref_reset_every steps a new reference
         g["lr"] = lr_at(trainer.step, cfg)
     if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
@@ -152,6 +150,13 @@ def train_step(trainer: "GRPOTrainer") -> dict:
     trainer.step += 1
     trainer.log.write(row)
     return row
+
+
+def step_generators(trainer: "GRPOTrainer") -> tuple[random.Random, torch.Generator]:
+    """The randomness of step trainer.step, a function of (cfg.seed, step): the same problems on every rank (rng),
+    each rank its own samples (gen; rank 0 keeps one process's seed)."""
+    seed = trainer.cfg.seed * 1_000_003 + trainer.step
+    return random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
 
 
 # -----------------------------------------------------------------------------

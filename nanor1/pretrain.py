@@ -132,12 +132,12 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     cfg = resolve(cfg)
     mix = corpus_mix(cfg, mix)
     device = init_distributed(cfg.device)
-    preflight.check_pretrain(cfg, ModelConfig.preset(PRESETS[cfg.preset]["model"]))  # before any work
     tok = get_tokenizer()
+    model_cfg = ModelConfig.preset(PRESETS[cfg.preset]["model"], vocab_size=tok.vocab_size)
+    preflight.check_pretrain(cfg, model_cfg)  # before any work
     os.makedirs(cfg.out_dir, exist_ok=True)
     ckpt_path = os.path.join(cfg.out_dir, "model.pt")
     torch.manual_seed(cfg.seed)
-    model_cfg = ModelConfig.preset(PRESETS[cfg.preset]["model"], vocab_size=tok.vocab_size)
     model = GPT(model_cfg).to(device)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     start = 0
