@@ -35,7 +35,8 @@ from nanor1.tokenizer import RANKS_PATH, get_tokenizer
 SHIPPED_PATH = os.path.join(os.path.dirname(__file__), "base.pt")
 PRESET = "cpu"                                    # the pretraining preset that makes the shipped base
 REBUILD = "python -m nanor1.base --rebuild --ship"
-RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every")  # config fields that do not change weights
+ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0}  # knobs newer than a base's provenance: it was made without them
+RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every", "probe_every")  # config fields that do not change weights
 
 
 def tokenizer_sha256(path: str = RANKS_PATH) -> str:
@@ -76,6 +77,8 @@ def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
     reasons = []
     for key, why in names.items():
         have, need = provenance.get(key), want[key]
+        if key == "pretrain_config" and isinstance(have, dict):
+            have = {**ADDED_OFF, **have}
         if have != need:
             if isinstance(need, dict) and isinstance(have, dict):
                 diff = {k: (have.get(k), v) for k, v in need.items() if have.get(k) != v}

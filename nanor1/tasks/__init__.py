@@ -82,6 +82,8 @@ def split_of(problem) -> str:
 def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, split="train") -> Problem:
     """A random problem; family/difficulty/lang uniform if None. Rejection-samples until the problem is
     in `split` ("train", "heldout", or None for either)."""
+    if split not in ("train", "heldout", None):
+        raise ValueError(f"split={split!r}: choose 'train', 'heldout' or None")
     family = family or rng.choice(FAMILIES)
     difficulty = difficulty or rng.randint(1, 3)
     lang = lang or rng.choice(LANGS)
