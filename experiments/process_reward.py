@@ -144,7 +144,8 @@ def main(argv):
             print(f"  {arm:12s} learned {ex['learned_score']:.2f}: {ex['response'][:200]!r}")
     print("wrote " + write_result(cfg, "process_reward", {
         "base": base, "arms": ARMS, "prm": prm_info, "summary": summary,
-        "high_score_wrong_final": {arm: [ex for p in points for ex in p["high_score_wrong"]] for arm, points in final.items()},
+        "high_score_wrong_final": {arm: [ex for p in points for ex in p["high_score_wrong"]]
+                                   for arm, points in final.items()},
         "samples_final": {arm: points[0]["samples"] for arm, points in final.items()}, "runs": runs_of(by_arm)}))
 
 
