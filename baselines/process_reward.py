@@ -17,7 +17,7 @@ Registered as the reward "process", so --reward_weights=process=1,format=0.25 se
 import re
 
 from nanor1.parse import parse_expression
-from nanor1.rewards import register_reward, think_text
+from nanor1.rewards import register_reward, think_span
 
 # A step: operands (an integer, a minus sign only right after an operator or at the start, parentheses around)
 # joined by + - * /, then "=" and an integer. Guards: nothing glued on before (no letter, digit, parenthesis or
@@ -30,15 +30,27 @@ _STEP_RE = re.compile(rf"(?<![A-Za-z0-9_.()+\-*/])({_OPERAND}(?:[+\-*/]{_OPERAND
                       re.ASCII)
 
 
-def split_steps(completion) -> list[tuple[str, str]]:
-    """The arithmetic steps of the chain of thought, in order: [(left side, claimed result), ...]."""
+def step_spans(completion) -> list[tuple[str, str, int]]:
+    """The arithmetic steps of the chain of thought, in order: [(left side, claimed result, end), ...], end = the
+    offset in the completion just after the result (where a learned scorer reads the step; baselines/learned_prm.py).
+    The pattern runs on the completion itself, within think_text's span: tags left in a malformed chain of thought
+    start with "<" and end with ">", which the pattern treats as the spaces think_text puts there, so the steps are
+    the same."""
+    if not isinstance(completion, str):
+        return []
+    lo, hi, _ = think_span(completion)
     steps = []
-    for m in _STEP_RE.finditer(think_text(completion)):
+    for m in _STEP_RE.finditer(completion, lo, hi):
         lhs = m.group(1)
         while lhs.count("(") > lhs.count(")") and lhs.startswith("("):
             lhs = lhs[1:]  # "(1+2=3)": the match starts at the parenthesis
-        steps.append((lhs, m.group(2)))
+        steps.append((lhs, m.group(2), m.end()))
     return steps
+
+
+def split_steps(completion) -> list[tuple[str, str]]:
+    """The arithmetic steps of the chain of thought, in order: [(left side, claimed result), ...]."""
+    return [(lhs, rhs) for lhs, rhs, _ in step_spans(completion)]
 
 
 def score_steps(steps) -> list[bool]:

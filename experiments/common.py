@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from nanor1.base import SHIPPED_PATH, load_shipped  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
@@ -34,7 +35,8 @@ from nanor1.tokenizer import get_tokenizer  # noqa: E402
 @dataclass
 class ExpConfig:
     preset: str = "cpu"            # cpu (the measured default, <= 20 min on 2 cores) | tiny (CI, < 60 s)
-    base: str = ""                 # base checkpoint; "" = out/base_<preset>/model.pt, pretrained there if missing
+    base: str = ""                 # base checkpoint | shipped (nanor1/base.pt); "" = the experiment's default, else
+                                   # out/base_<preset>/model.pt, pretrained there if missing
     out_dir: str = ""              # "" = out/exp_<experiment>
     steps: int = 0                 # RL steps per arm (0: the preset's)
     seeds: int = 0                 # RL seeds per arm (0: the preset's)
@@ -70,8 +72,12 @@ def parse(argv, name: str) -> ExpConfig:
 
 
 def ensure_base(cfg: ExpConfig) -> str:
-    """The base checkpoint: --base, else out/base_<pretraining preset>/model.pt, shared with train_zero.py and
-    pretrained (or its pretraining resumed) there when missing."""
+    """The base checkpoint: --base (shipped: nanor1/base.pt, checked against the code), else
+    out/base_<pretraining preset>/model.pt, shared with train_zero.py and pretrained (or its pretraining resumed)
+    there when missing."""
+    if cfg.base == "shipped":
+        load_shipped()  # stops with one line if the shipped base no longer matches the code
+        return SHIPPED_PATH
     if cfg.base:
         return cfg.base
     preset = PRESETS[cfg.preset]["pretrain"]
@@ -92,16 +98,17 @@ def point(res: dict, extra=None) -> dict:
 
 
 def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, trainer_kw=None,
-            eval_kw=None, extra=None, on_step=None) -> dict:
+            eval_kw=None, extra=None, on_step=None, key_extra=None) -> dict:
     """Train one arm from the base for gcfg.steps, evaluating at step 0, every cfg.eval_every steps and at the end.
 
     Returns {"arm", "seed", "config", "curve": [{step, train_seconds, metrics...}], "train": [train_step rows]}.
     train_seconds counts RL steps only (sampling + update), not evaluation. on_step(trainer, row) may add to a row.
+    key_extra: what else the cached result depends on (a learned reward's checkpoint).
     """
     out_dir = os.path.join(cfg.out_dir, f"{arm}_s{gcfg.seed}")
     cache = os.path.join(out_dir, "result.json")
     key = {"base": base, "grpo": asdict(gcfg), "eval": [cfg.eval_every, cfg.eval_n_per_cell, cfg.eval_k],
-           "trainer": trainer_cls.__name__}
+           "trainer": trainer_cls.__name__, **(key_extra or {})}
     if not cfg.fresh and os.path.exists(cache):
         with open(cache) as f:
             done = json.load(f)

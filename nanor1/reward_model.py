@@ -148,34 +148,43 @@ def pair_accuracy(rm: RewardModel, pairs: list[dict], tok=None) -> dict:
 
 
 def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=None, quiet=False) -> dict:
-    """Bradley-Terry training over the pairs; returns {"loss", "train_accuracy", "steps", "seconds"}."""
+    """Bradley-Terry training over the pairs; returns {"loss", "steps", "seconds"}."""
     tok = get_tokenizer()
-    opt = torch.optim.AdamW(rm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def batch_loss(batch):
+        prompts = [p["prompt"] for p in batch] * 2
+        ids, pad = rm.encode(tok, prompts, [p["chosen"] for p in batch] + [p["rejected"] for p in batch])
+        scores = rm(ids, pad)                                                           # (2b,)
+        right = (scores[:len(batch)] > scores[len(batch):]).float().mean()
+        return bradley_terry_loss(scores[:len(batch)], scores[len(batch):]), float(right)
+    return fit(rm, pairs, batch_loss, cfg, "reward model", log, quiet)
+
+
+def fit(model: nn.Module, items: list, batch_loss, cfg: RMConfig, name: str, log=None, quiet=False) -> dict:
+    """AdamW over shuffled minibatches of items for cfg.epochs, gradients clipped; batch_loss(batch) -> (loss,
+    batch accuracy). The loop of every scorer trained here (this reward model, baselines/learned_prm.py's PRM).
+    Returns {"loss", "steps", "seconds"}."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
-    steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
     t0, step, loss_val = time.time(), 0, float("nan")
-    rm.train()
+    model.train()
     for epoch in range(cfg.epochs):
-        order = list(range(len(pairs)))
+        order = list(range(len(items)))
         rng.shuffle(order)
         for b in range(steps_per_epoch):
-            batch = [pairs[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-            prompts = [p["prompt"] for p in batch] * 2
-            ids, pad = rm.encode(tok, prompts, [p["chosen"] for p in batch] + [p["rejected"] for p in batch])
-            scores = rm(ids, pad)                                                       # (2b,)
-            loss = bradley_terry_loss(scores[:len(batch)], scores[len(batch):])
+            loss, acc = batch_loss([items[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(rm.parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
                 continue  # skipped, never applied; a run of them shows as a flat loss in the log
             opt.step()
             step += 1
             loss_val = loss.item()
-            acc = float((scores[:len(batch)] > scores[len(batch):]).float().mean())
             if log is not None:
                 log.write({"step": step, "epoch": epoch, "loss": loss_val, "batch_accuracy": acc})
             if not quiet and (step % 20 == 0 or step == cfg.epochs * steps_per_epoch):
-                print(f"reward model {step:4d}/{cfg.epochs * steps_per_epoch} | loss {loss_val:.3f} | "
+                print(f"{name} {step:4d}/{cfg.epochs * steps_per_epoch} | loss {loss_val:.3f} | "
                       f"batch accuracy {100 * acc:5.1f}% | {time.time() - t0:4.0f}s")
     return {"loss": loss_val, "steps": step, "seconds": round(time.time() - t0, 1)}

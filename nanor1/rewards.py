@@ -63,14 +63,23 @@ def think_text(completion) -> str:
     the first <answer> with any tags removed."""
     if not isinstance(completion, str):
         return ""
-    start = completion.find(THINK_OPEN)
-    end = completion.find(THINK_CLOSE, start + 1) if start >= 0 else -1
-    if start >= 0 and end >= 0:
-        return completion[start + len(THINK_OPEN):end]
-    before = completion.split(ANSWER_OPEN, 1)[0]
+    lo, hi, well_formed = think_span(completion)
+    if well_formed:
+        return completion[lo:hi]
+    before = completion[lo:hi]
     for tag in TAGS + (EOS,):
         before = before.replace(tag, " ")
     return before
+
+
+def think_span(completion: str) -> tuple[int, int, bool]:
+    """(start, end, well_formed): where think_text's chain of thought lies in the completion, for callers that need
+    offsets (display, step positions). Malformed: the text before the first <answer>, its tags still in place."""
+    start = completion.find(THINK_OPEN)
+    end = completion.find(THINK_CLOSE, start + 1) if start >= 0 else -1
+    if start >= 0 and end >= 0:
+        return start + len(THINK_OPEN), end, True
+    return 0, len(completion.split(ANSWER_OPEN, 1)[0]), False
 
 
 # ----------------------------------------------------------------------------- language
@@ -139,12 +148,7 @@ def aha_spans(completion) -> list[tuple[int, int]]:
     phrase has_aha detects to the end of its sentence, within the chain of thought (as think_text finds it)."""
     if not isinstance(completion, str):
         return []
-    start = completion.find(THINK_OPEN)
-    end = completion.find(THINK_CLOSE, start + 1) if start >= 0 else -1
-    if start >= 0 and end >= 0:
-        lo, hi = start + len(THINK_OPEN), end
-    else:  # malformed: think_text's fallback, the text before the first <answer>
-        lo, hi = 0, len(completion.split(ANSWER_OPEN, 1)[0])
+    lo, hi, _ = think_span(completion)
     spans = []
     for m in _AHA_RE.finditer(completion, lo, hi):
         if spans and m.start() < spans[-1][1]:

@@ -54,18 +54,32 @@ def test_ppo_vs_grpo_measures_memory_and_time_of_both_arms(root):
     assert (out / "ppo_vs_grpo.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("script, name, keys", [
-    ("process_reward.py", "process_reward", ("pass@1", "process_score", "steps_per_response", "step_accuracy")),
-    ("tags.py", "tags", ("pass@1", "unparseable", "confident_wrong", "unsupported", "tag_leak")),
+@pytest.mark.parametrize("script, name, arms, keys", [
+    ("process_reward.py", "process_reward", ("outcome", "process", "learned_prm"),
+     ("pass@1", "learned_score", "process_score", "steps_per_response", "step_accuracy", "prm_agreement")),
+    ("tags.py", "tags", ("tags", "plain"), ("pass@1", "unparseable", "confident_wrong", "unsupported", "tag_leak")),
 ])
-def test_reward_and_template_comparisons_report_their_metrics_per_arm_before_and_after(root, script, name, keys):
+def test_reward_and_template_comparisons_report_their_metrics_per_arm_before_and_after(root, script, name, arms,
+                                                                                       keys):
     out = root / f"exp_{name}"
     run(script, f"--out_dir={out}")
     res = json.loads((out / f"{name}.json").read_text())
-    assert len(res["summary"]) == 2
+    assert tuple(res["summary"]) == arms
     for arm in res["summary"].values():
         assert all(0.0 <= arm["base"][k] for k in keys) and all(arm["final"][k]["n"] == 1 for k in keys)
     assert (out / f"{name}.png").stat().st_size > 1000
+
+
+def test_process_reward_trains_a_prm_and_reports_its_held_out_step_accuracy_and_high_scoring_wrong_answers(root):
+    out = root / "exp_process_reward"
+    if not (out / "process_reward.json").exists():
+        run("process_reward.py", f"--out_dir={out}")
+    res = json.loads((out / "process_reward.json").read_text())
+    held = res["prm"]["heldout"]
+    assert held["n_steps"] > 0 and 0.0 <= held["accuracy"] <= 1.0
+    assert res["arms"]["learned_prm"] == "accuracy=0,format=0.25,process=0,learned_prm=1"
+    for examples in res["high_score_wrong_final"].values():
+        assert all({"response", "learned_score"} <= set(e) for e in examples)
 
 
 def test_a_rerun_reuses_the_cached_arms(root):
