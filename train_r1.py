@@ -1,29 +1,36 @@
-"""DeepSeek-R1, the full recipe at small scale: cold-start SFT -> reasoning RL -> rejection sampling + SFT ->
-RL for all scenarios, then distillation into a smaller student (recipe §5).
+"""DeepSeek-R1, the full recipe at small scale, beside R1-Zero from the same base: cold-start SFT -> reasoning RL ->
+rejection sampling + SFT -> RL for all scenarios, then distillation into a smaller student (recipe §5).
 
-    python train_r1.py                         # every stage, cpu preset: ~35-39 min on 2 cores from a fresh clone
-                                               # (17-21 of them pretraining the two bases, reused afterwards)
+    python train_r1.py                         # every stage, cpu preset, from the shipped base (nanor1/base.pt)
     python train_r1.py --stages=2,3            # a subset, from the checkpoints earlier stages saved
+    python train_r1.py --stages=distill --distill_seeds=3   # distillation vs RL on the student, three seeds
     python train_r1.py --resume                # continue a killed run: finished stages are kept, the current resumes
     python train_r1.py --preset=tiny           # seconds-sized smoke run (tests)
     torchrun --standalone --nproc_per_node=N train_r1.py --preset=gpu   # N GPUs (nanor1/distributed.py)
 
 Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with its evaluation, under out/r1/<stage>/):
-  0 base        the pretrained base (out/base_<preset>, shared with train_zero.py; built if missing)
+  0 base        the base: cpu preset the shipped base, the one `python train_zero.py` starts from (--base=scratch:
+                pretrained into out/base_<preset>, shared with train_zero.py)
+  zero          R1-Zero, the row R1 is measured against: GRPO from the base with train_zero.py's settings and rewards
+                (accuracy + format), as many steps as stages 2 and 4 together
   1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base
   2 reasoning   GRPO from stage 1: accuracy + format + language consistency (rule rewards only)
   3 rejection   sample k per train prompt from stage 2, keep the correct / well-formed / single-language /
                 finished / unique ones, add non-reasoning data (translating steps en<->zh), SFT the *base* 2 epochs
-  4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part,
-                general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
-  distill       a smaller student (the cpu base) SFT'd on the stage-3 data, against the same student given R1-Zero RL
-                from its own base with the RL budget of stage 2
-The report (out/r1/report.md, report.png, summary.json) has one row per model: base, R1-Zero (out/zero/model.pt,
-from train_zero.py, if present), stages 1-4, the student's base, the distilled and the RL'd student.
+  4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part, some
+                steps of general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
+  distill       a smaller student (the `student` base) SFT'd on the stage-3 data, against the same student given
+                R1-Zero RL from its own base with the RL budget of stage 2 (once per seed of --distill_seeds)
+The report (out/r1/report.md, report.png, report.html, summary.json) has one row per model (base, R1-Zero, stages
+1-4, the student's base, the distilled and the RL'd student), the change each stage makes to every column, and R1's
+claims against R1-Zero, each marked as holding or not.
 
 Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) rather
-than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`);
-the non-reasoning score is the exact-match accuracy of the translation family, which the reward model never sees.
+than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`), in
+steps of their own; the non-reasoning score is the exact-match accuracy of the translation family, which the reward
+model never sees. Stages 2 and 4 do not mask truncated responses from the loss (R1-Zero here does, so that long
+retry chains can emerge): after the cold start the retries are there, and a response cut at the length cap is
+wrong and unreadable, so RL should learn to finish (--mask_truncated=True restores R1-Zero's setting).
 """
 import json
 import os
@@ -84,6 +91,8 @@ class R1Config:
     rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
     general_frac: float = 0.5        # stage 4, last part: share of general prompts
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards of stages 2 and 4 (recipe §3)
+    mask_truncated: bool = False     # stages 2 and 4: mask responses cut at the length cap from the loss, as R1-Zero
+                                     # does; off, a cut response scores 0 and RL learns to finish (docs/results.md)
     eval_n: int = 0                  # held-out problems per (family, difficulty)
     eval_k: int = 4
     distill_seeds: int = 1           # distillation and the RL'd student, once per seed (seed, seed + 1, ...)
@@ -219,7 +228,8 @@ def stage1(run: Run, base_path: str) -> dict:
 
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
-    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights)
+    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights,
+                           mask_truncated_completions=run.rc.mask_truncated)
     run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
     return {"grpo_config": asdict(gcfg.resolved())}
 
@@ -312,7 +322,8 @@ def stage4(run: Run) -> dict:
         fmt = format_reward(text, problem)
         return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
 
-    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights)
+    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
+                           mask_truncated_completions=run.rc.mask_truncated)
     trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
     return {"reward_model": rm_info, "rm_from_step": rm_start, "general_steps": sum(general),
