@@ -85,7 +85,8 @@ class R1Config:
     rl_steps: int = 0                # stage 2 GRPO steps (and the RL'd student's); R1-Zero: rl_steps + all_rl_steps
     rs_prompts: int = 0              # stage 3 prompts to sample from
     rs_k: int = 4                    # stage 3 samples per prompt
-    general_n: int = 0               # stage 3 non-reasoning examples
+    general_n: int = 0               # stage 3 non-reasoning examples, at most
+    general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k), up to general_n
     rm_pairs: int = 0                # reward-model training pairs
     all_rl_steps: int = 0            # stage 4 GRPO steps
     rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
@@ -244,7 +245,11 @@ def stage3(run: Run, base_path: str) -> dict:
     else:
         teacher = run.load(os.path.join(run.dir("2"), "model.pt"))
         reasoning, counts = rejection_sample(teacher, run)
-        general = general_examples(run.rc.general_n, seed=run.rc.seed + 1)
+        # a bilingual task drowns the reasoning data if it outnumbers it: at 1000 translations to 608 reasoning
+        # samples, long responses drifted into the translations' English instructions (docs/results.md)
+        share = run.rc.general_share
+        n_general = min(run.rc.general_n, max(1, round(len(reasoning) * share / (1 - share))))
+        general = general_examples(n_general, seed=run.rc.seed + 1)
         data = reasoning + general
         random.Random(run.rc.seed).shuffle(data)
         counts.update(general_added=len(general), total_sft_examples=len(data))

@@ -213,6 +213,8 @@ def check_r1(run, preset_config) -> None:
     for key in ("rm_frac", "general_frac"):
         if not 0.0 <= getattr(rc, key) <= 1.0:
             fail("--" + key, getattr(rc, key), "must lie in [0, 1]")
+    if not 0.0 <= rc.general_share < 1.0:
+        fail("--general_share", rc.general_share, "must lie in [0, 1)")
     models = []  # a base: "shipped" (made by the preset's pretraining, so its model), "scratch" or a checkpoint
     for base, preset in ((rc.base or p["base"], p["pretrain"]), (rc.student_base or "scratch", p["student"])):
         pretraining, model = preset_config(preset)
