@@ -248,7 +248,7 @@ def stage3(run: Run, base_path: str) -> dict:
         # a bilingual task drowns the reasoning data if it outnumbers it: at 1000 translations to 608 reasoning
         # samples, long responses drifted into the translations' English instructions (docs/results.md)
         share = run.rc.general_share
-        n_general = min(run.rc.general_n, max(1, round(len(reasoning) * share / (1 - share))))
+        n_general = min(run.rc.general_n, round(len(reasoning) * share / (1 - share))) if reasoning else run.rc.general_n
         general = general_examples(n_general, seed=run.rc.seed + 1)
         data = reasoning + general
         random.Random(run.rc.seed).shuffle(data)
