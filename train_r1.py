@@ -1,29 +1,36 @@
-"""DeepSeek-R1, the full recipe at small scale: cold-start SFT -> reasoning RL -> rejection sampling + SFT ->
-RL for all scenarios, then distillation into a smaller student (recipe §5).
+"""DeepSeek-R1, the full recipe at small scale, beside R1-Zero from the same base: cold-start SFT -> reasoning RL ->
+rejection sampling + SFT -> RL for all scenarios, then distillation into a smaller student (recipe §5).
 
-    python train_r1.py                         # every stage, cpu preset: ~35-39 min on 2 cores from a fresh clone
-                                               # (17-21 of them pretraining the two bases, reused afterwards)
+    python train_r1.py                         # every stage, cpu preset, from the shipped base (nanor1/base.pt)
     python train_r1.py --stages=2,3            # a subset, from the checkpoints earlier stages saved
+    python train_r1.py --stages=distill --distill_seeds=3   # distillation vs RL on the student, three seeds
     python train_r1.py --resume                # continue a killed run: finished stages are kept, the current resumes
     python train_r1.py --preset=tiny           # seconds-sized smoke run (tests)
     torchrun --standalone --nproc_per_node=N train_r1.py --preset=gpu   # N GPUs (nanor1/distributed.py)
 
 Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with its evaluation, under out/r1/<stage>/):
-  0 base        the pretrained base (out/base_<preset>, shared with train_zero.py; built if missing)
+  0 base        the base: cpu preset the shipped base, the one `python train_zero.py` starts from (--base=scratch:
+                pretrained into out/base_<preset>, shared with train_zero.py)
+  zero          R1-Zero, the row R1 is measured against: GRPO from the base with train_zero.py's settings and rewards
+                (accuracy + format), as many steps as stages 2 and 4 together
   1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base
   2 reasoning   GRPO from stage 1: accuracy + format + language consistency (rule rewards only)
   3 rejection   sample k per train prompt from stage 2, keep the correct / well-formed / single-language /
                 finished / unique ones, add non-reasoning data (translating steps en<->zh), SFT the *base* 2 epochs
-  4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part,
-                general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
-  distill       a smaller student (the cpu base) SFT'd on the stage-3 data, against the same student given R1-Zero RL
-                from its own base with the RL budget of stage 2
-The report (out/r1/report.md, report.png, summary.json) has one row per model: base, R1-Zero (out/zero/model.pt,
-from train_zero.py, if present), stages 1-4, the student's base, the distilled and the RL'd student.
+  4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part, some
+                steps of general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
+  distill       a smaller student (the `student` base) SFT'd on the stage-3 data, against the same student given
+                R1-Zero RL from its own base with the RL budget of stage 2 (once per seed of --distill_seeds)
+The report (out/r1/report.md, report.png, report.html, summary.json) has one row per model (base, R1-Zero, stages
+1-4, the student's base, the distilled and the RL'd student), the change each stage makes to every column, and R1's
+claims against R1-Zero, each marked as holding or not.
 
 Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) rather
-than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`);
-the non-reasoning score is the exact-match accuracy of the translation family, which the reward model never sees.
+than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`), in
+steps of their own; the non-reasoning score is the exact-match accuracy of the translation family, which the reward
+model never sees. Stages 2 and 4 do not mask truncated responses from the loss (R1-Zero here does, so that long
+retry chains can emerge): after the cold start the retries are there, and a response cut at the length cap is
+wrong and unreadable, so RL should learn to finish (--mask_truncated=True restores R1-Zero's setting).
 """
 import json
 import os
@@ -43,7 +50,8 @@ from nanor1.evaluate import evaluate
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
 from nanor1.metrics import (STEP_HEADER, MetricsLog, format_step, plot_metrics, plt,  # plt: file-only backend
                             save_figure, write_atomic)
-from nanor1.pretrain import ensure_base, preset_config
+from nanor1.base import resolve_base
+from nanor1.pretrain import preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.report import write_report
 from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
@@ -52,57 +60,65 @@ from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
 from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
 from nanor1.tokenizer import get_tokenizer
+from train_zero import PRESETS as ZERO_PRESETS  # R1-Zero's GRPO settings: the R1-Zero row's, and stages 2 and 4's
 
 # -----------------------------------------------------------------------------
 # config
 
-STAGES = ("1", "2", "3", "4", "distill")
-STAGE_DIRS = {"1": "stage1_cold_start", "2": "stage2_reasoning_rl", "3": "stage3_rejection_sft",
+STAGES = ("zero", "1", "2", "3", "4", "distill")
+STAGE_DIRS = {"zero": "zero", "1": "stage1_cold_start", "2": "stage2_reasoning_rl", "3": "stage3_rejection_sft",
               "4": "stage4_all_rl", "distill": "distill"}
 
 
 @dataclass
 class R1Config:
     preset: str = "auto"             # auto (cpu, or gpu with CUDA) | tiny | cpu | gpu
-    stages: str = "1,2,3,4,distill"
+    stages: str = "zero,1,2,3,4,distill"
     out_dir: str = "out/r1"
-    base: str = ""                   # base checkpoint ("": out/base_<preset>, pretrained if missing)
+    base: str = ""                   # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
     student_base: str = ""           # student base ("": out/base_<student preset>, pretrained if missing)
-    zero_ckpt: str = ""              # the R1-Zero model for the report ("": <out_dir>/../zero/model.pt, if present)
     resume: bool = False
     device: str = "auto"
     seed: int = 0
     # sizes (0: the preset's)
     cold_start_n: int = 0            # stage 1 examples
-    rl_steps: int = 0                # stage 2 GRPO steps (and the RL'd student's)
+    rl_steps: int = 0                # stage 2 GRPO steps (and the RL'd student's); R1-Zero: rl_steps + all_rl_steps
     rs_prompts: int = 0              # stage 3 prompts to sample from
     rs_k: int = 4                    # stage 3 samples per prompt
-    general_n: int = 0               # stage 3 non-reasoning examples
+    general_n: int = 0               # stage 3 non-reasoning examples, at most
+    general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k), up to general_n
     rm_pairs: int = 0                # reward-model training pairs
     all_rl_steps: int = 0            # stage 4 GRPO steps
     rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
     general_frac: float = 0.5        # stage 4, last part: share of general prompts
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards of stages 2 and 4 (recipe §3)
+    mask_truncated: bool = False     # stages 2 and 4: mask responses cut at the length cap from the loss, as R1-Zero
+                                     # does; off, a cut response scores 0 and RL learns to finish (docs/results.md)
     eval_n: int = 0                  # held-out problems per (family, difficulty)
     eval_k: int = 4
+    distill_seeds: int = 1           # distillation and the RL'd student, once per seed (seed, seed + 1, ...)
 
 
-# The cpu preset starts from the cpu_r1 base (1800 steps of the 4-layer model, the default corpus): SFT cannot teach
-# a base to copy a question's numbers, so the base must already do that (docs/results.md, the train_r1 section).
-# The student is the `student` pretraining preset's base (0.37M, 3 layers), which copies numbers; a half-trained
-# one that did not could not be helped by distillation either (docs/results.md).
+def zero_grpo(preset: str) -> dict:
+    """train_zero.py's GRPO settings of a preset without its step count: the R1-Zero row runs them from the base,
+    and stages 2 and 4 start from them (adding only what R1 adds: rewards, temperature)."""
+    return {k: v for k, v in ZERO_PRESETS[preset]["grpo"].items() if k != "steps"}
+
+
+# The cpu preset starts from the shipped base (nanor1/base.pt), the base of `python train_zero.py`, so the R1-Zero row
+# and the four stages share their starting point. The student is the `student` pretraining preset's base (0.37M,
+# 3 layers), which copies a question's numbers; a half-trained one that did not could not be helped by
+# distillation either (docs/results.md).
 PRESETS = {
-    "tiny": dict(pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8, general_n=8,
-                 rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
-                 grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
-    "cpu": dict(pretrain="cpu_r1", student="student", cold_start_n=1000, rl_steps=30, rs_prompts=768,
+    "tiny": dict(base="scratch", pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8,
+                 general_n=8, rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
+                 grpo=zero_grpo("tiny")),
+    "cpu": dict(base="shipped", pretrain="cpu", student="student", cold_start_n=1000, rl_steps=50, rs_prompts=768,
                 general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
-                grpo=dict(prompts_per_step=16, num_generations=8, max_new_tokens=400, beta=0.05, lr=2e-4,
-                          mask_truncated_completions=True, difficulties="1,2")),
-    "gpu": dict(pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000, general_n=2000,
-                rm_pairs=8000, all_rl_steps=200, eval_n=32, sft=dict(epochs=2, batch_size=64, lr=3e-4),
-                grpo=dict(prompts_per_step=32, num_generations=16, max_new_tokens=1024, beta=0.01, lr=3e-5,
-                          mask_truncated_completions=True, micro_batch_rows=128)),
+                grpo=zero_grpo("cpu")),
+    "gpu": dict(base="scratch", pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000,
+                general_n=2000, rm_pairs=8000, all_rl_steps=200, eval_n=32, sft=dict(epochs=2, batch_size=64, lr=3e-4),
+                grpo=zero_grpo("gpu")),
 }
 SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "all_rl_steps", "eval_n")
 METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate",
@@ -185,13 +201,22 @@ class Run:
     def trainer(self, model, gcfg: GRPOConfig, out_dir: str, **hooks) -> GRPOTrainer:
         return GRPOTrainer(model, gcfg, out_dir, self.tok, log_name="train", resume=self.rc.resume, **hooks)
 
-    def sft_config(self) -> SFTConfig:
-        return SFTConfig(**{**self.p["sft"], "seed": self.rc.seed})
+    def sft_config(self, seed: int | None = None) -> SFTConfig:
+        return SFTConfig(**{**self.p["sft"], "seed": self.rc.seed if seed is None else seed})
 
 
 
 # -----------------------------------------------------------------------------
 # the stages
+
+def stage_zero(run: Run, base_path: str) -> dict:
+    """R1-Zero in the same run, the row R1 is measured against: GRPO from the base with train_zero.py's settings and
+    rewards (accuracy + 0.25 x format), as many steps as stages 2 and 4 together."""
+    model = run.load(base_path)
+    gcfg = run.grpo_config(steps=run.rc.rl_steps + run.rc.all_rl_steps)
+    run_grpo(run.trainer(model, gcfg, run.dir("zero")), run.rc.resume, "R1-Zero: RL from the base")
+    return {"grpo_config": asdict(gcfg.resolved())}
+
 
 def stage1(run: Run, base_path: str) -> dict:
     out = run.dir("1")
@@ -204,7 +229,8 @@ def stage1(run: Run, base_path: str) -> dict:
 
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
-    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights)
+    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights,
+                           mask_truncated_completions=run.rc.mask_truncated)
     run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
     return {"grpo_config": asdict(gcfg.resolved())}
 
@@ -219,7 +245,11 @@ def stage3(run: Run, base_path: str) -> dict:
     else:
         teacher = run.load(os.path.join(run.dir("2"), "model.pt"))
         reasoning, counts = rejection_sample(teacher, run)
-        general = general_examples(run.rc.general_n, seed=run.rc.seed + 1)
+        # a bilingual task drowns the reasoning data if it outnumbers it: at 1000 translations to 608 reasoning
+        # samples, long responses drifted into the translations' English instructions (docs/results.md)
+        share = run.rc.general_share
+        n_general = min(run.rc.general_n, round(len(reasoning) * share / (1 - share))) if reasoning else run.rc.general_n
+        general = general_examples(n_general, seed=run.rc.seed + 1)
         data = reasoning + general
         random.Random(run.rc.seed).shuffle(data)
         counts.update(general_added=len(general), total_sft_examples=len(data))
@@ -281,9 +311,10 @@ def stage4(run: Run) -> dict:
     steps = run.rc.all_rl_steps
     rm_start = int(round(steps * (1 - run.rc.rm_frac)))
     trainer = None  # set below; the hooks read its step
+    general = [general_step(s, rm_start, run.rc) for s in range(steps)]
 
     def problem_source(rng):
-        if trainer.step >= rm_start and rng.random() < run.rc.general_frac:
+        if general[trainer.step]:
             return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split="train")
         return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
 
@@ -296,26 +327,45 @@ def stage4(run: Run) -> dict:
         fmt = format_reward(text, problem)
         return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
 
-    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights)
+    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
+                           mask_truncated_completions=run.rc.mask_truncated)
     trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
-    return {"reward_model": rm_info, "rm_from_step": rm_start, "grpo_config": asdict(gcfg.resolved())}
+    return {"reward_model": rm_info, "rm_from_step": rm_start, "general_steps": sum(general),
+            "grpo_config": asdict(gcfg.resolved())}
+
+
+def general_step(step: int, rm_start: int, rc: R1Config) -> bool:
+    """Stage 4: does this step sample general (translation) prompts? From rm_start on, a share general_frac of the
+    steps, drawn per step (seeded, so a resumed run draws the same). A step is all general or all reasoning: the
+    sampler cuts every row of a batch to the room its longest prompt leaves, and translation prompts reach ~360
+    tokens, which would cut the reasoning rows beside them to ~150 of their 400 new tokens."""
+    return step >= rm_start and random.Random(rc.seed * 1_000_003 + step).random() < rc.general_frac
 
 
 def stage_distill(run: Run, student_base: str) -> dict:
-    """The student SFT'd on the stage-3 data vs the same student with R1-Zero RL (recipe §5, distillation)."""
-    out = run.dir("distill")
+    """The student SFT'd on the stage-3 data vs the same student with R1-Zero RL (recipe §5, distillation), once per
+    seed of --distill_seeds: seed 0 in distill/{sft,rl}, seed i in distill/seed<i>/{sft,rl}."""
     data = _read_jsonl(os.path.join(run.dir("3"), "sft_data.jsonl"))
-    student = run.load(student_base)
-    t0 = time.time()
-    info = sft(student, data, run.sft_config(), os.path.join(out, "sft"), resume=run.rc.resume, log_name="sft")
-    t_sft = time.time() - t0
-    rl_student = run.load(student_base)
-    gcfg = run.grpo_config(steps=run.rc.rl_steps)  # R1-Zero rewards (accuracy + format), stage 2's budget
-    t0 = time.time()
-    run_grpo(run.trainer(rl_student, gcfg, os.path.join(out, "rl")), run.rc.resume, "student: R1-Zero RL")
-    return {"sft": info, "seconds_sft": round(t_sft, 1), "seconds_rl": round(time.time() - t0, 1),
-            "rl_grpo_config": asdict(gcfg.resolved())}
+    info = {"seeds": []}
+    for i in range(run.rc.distill_seeds):
+        out, seed = distill_dir(run, i), run.rc.seed + i
+        student = run.load(student_base)
+        t0 = time.time()
+        sft(student, data, run.sft_config(seed), os.path.join(out, "sft"),
+            resume=run.rc.resume, log_name="sft")
+        t_sft = time.time() - t0
+        rl_student = run.load(student_base)
+        gcfg = run.grpo_config(steps=run.rc.rl_steps, seed=seed)  # R1-Zero rewards (accuracy + format), stage 2's budget
+        t0 = time.time()
+        run_grpo(run.trainer(rl_student, gcfg, os.path.join(out, "rl")), run.rc.resume, "student: R1-Zero RL")
+        info["seeds"].append({"seed": seed, "seconds_sft": round(t_sft, 1), "seconds_rl": round(time.time() - t0, 1)})
+        info["rl_grpo_config"] = asdict(gcfg.resolved())
+    return info
+
+
+def distill_dir(run: Run, i: int) -> str:
+    return run.dir("distill") if i == 0 else os.path.join(run.dir("distill"), f"seed{i}")
 
 
 # -----------------------------------------------------------------------------
@@ -330,7 +380,6 @@ def main(argv):
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
-    rc.zero_ckpt = rc.zero_ckpt or os.path.join(os.path.dirname(rc.out_dir.rstrip("/")) or ".", "zero", "model.pt")
     run = Run(rc, preset, device)
     preflight.check_r1(run, preset_config)  # every stage's settings now, not hours in (nanor1/preflight.py)
     unknown = [s for s in run.selected() if s not in STAGES]
@@ -340,12 +389,12 @@ def main(argv):
         os.makedirs(run.dir(s), exist_ok=True)  # every rank: harmless, and no rank waits for another's mkdir
     t_start = time.time()
     print(f"train_r1: preset {preset} on {device}; stages {','.join(run.selected())} -> {rc.out_dir}")
-    base_path = rc.base or ensure_base(run.p["pretrain"], os.path.join(run.root, f"base_{run.p['pretrain']}"), device)
-    student_base = rc.student_base or ensure_base(run.p["student"], os.path.join(run.root, f"base_{run.p['student']}"),
-                                                  device)
+    base_path = resolve_base(rc.base or run.p["base"], run.p["pretrain"], run.root, device)
+    student_base = resolve_base(rc.student_base or "scratch", run.p["student"], run.root, device)
     max_new = run.p["grpo"]["max_new_tokens"]
-    work = {"1": lambda: stage1(run, base_path), "2": lambda: stage2(run), "3": lambda: stage3(run, base_path),
-            "4": lambda: stage4(run), "distill": lambda: stage_distill(run, student_base)}
+    work = {"zero": lambda: stage_zero(run, base_path), "1": lambda: stage1(run, base_path), "2": lambda: stage2(run),
+            "3": lambda: stage3(run, base_path), "4": lambda: stage4(run),
+            "distill": lambda: stage_distill(run, student_base)}
     records, ran_now = {}, []
     for stage in STAGES:
         rec = run.done(stage)
@@ -362,10 +411,9 @@ def main(argv):
 
     # the report: every model through the same evaluator
     rows = {}
-    for name, path in (("base", base_path), ("R1-Zero", rc.zero_ckpt), ("student base", student_base)):
-        if path and os.path.exists(path):
-            rows[name] = _cached_eval(run, name, path, max_new)
-    names = {"1": "stage 1 cold start", "2": "stage 2 reasoning RL", "3": "stage 3 rejection SFT",
+    for name, path in (("base", base_path), ("student base", student_base)):
+        rows[name] = _cached_eval(run, name, path, max_new)
+    names = {"zero": "R1-Zero", "1": "stage 1 cold start", "2": "stage 2 reasoning RL", "3": "stage 3 rejection SFT",
              "4": "stage 4 all-scenario RL"}
     for stage, label in names.items():
         if records.get(stage):
@@ -373,16 +421,19 @@ def main(argv):
     if records.get("distill"):
         rows["student distilled"] = records["distill"]["eval"]["distilled"]
         rows["student R1-Zero RL"] = records["distill"]["eval"]["rl"]
+        records["distill"]["seeds_eval"] = records["distill"]["eval"].get("seeds", [])
     order = ["base", "R1-Zero", "stage 1 cold start", "stage 2 reasoning RL", "stage 3 rejection SFT",
              "stage 4 all-scenario RL", "student base", "student distilled", "student R1-Zero RL"]
     rows = {k: rows[k] for k in order if k in rows}
     seconds = time.time() - t_start
     summary = {"preset": preset, "seconds": round(seconds, 1), "base_checkpoint": base_path,
-               "student_base_checkpoint": student_base, "zero_checkpoint": rc.zero_ckpt if "R1-Zero" in rows else None,
+               "student_base_checkpoint": student_base,
                "models": {k: {m: v for m, v in r.items() if m != "samples"} for k, r in rows.items()},
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
     _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
-    table = report_table(summary["models"])
+    table = report_table(summary["models"]) + "\n\nChange made by each stage (points; len in tokens):\n\n" + \
+        change_table(summary["models"]) + "\n\nR1's claims against R1-Zero, measured:\n\n" + \
+        claims_text(summary["models"], summary["stages"].get("distill"))
     reused = [s for s, r in records.items() if r and s not in ran_now]
     timing = (f"this invocation {seconds / 60:.1f} min; stages run: {','.join(ran_now) or 'none'}"
               + (f"; reused: {','.join(reused)}" if reused else ""))
@@ -401,13 +452,24 @@ def main(argv):
 def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
     if stage != "distill":
         return evaluate_model(run.load(os.path.join(run.dir(stage), "model.pt")), run.tok, run.rc, max_new)
-    d = run.dir("distill")
-    return {"distilled": evaluate_model(run.load(os.path.join(d, "sft", "model.pt")), run.tok, run.rc, max_new),
-            "rl": evaluate_model(run.load(os.path.join(d, "rl", "model.pt")), run.tok, run.rc, max_new)}
+    out, seeds = {}, []
+    for i in range(run.rc.distill_seeds):
+        d = distill_dir(run, i)
+        pair = {arm: evaluate_model(run.load(os.path.join(d, arm, "model.pt")), run.tok, run.rc, max_new)
+                for arm in ("sft", "rl")}
+        if i == 0:
+            out = {"distilled": pair["sft"], "rl": pair["rl"]}
+        seeds.append({"seed": run.rc.seed + i, **{f"{name} {k}": pair[arm][k] for arm, name in
+                                                 (("sft", "distilled"), ("rl", "rl")) for k in SEED_METRICS}})
+    out["seeds"] = seeds
+    return out
+
+
+SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")
 
 
 def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
-    """Models made elsewhere (base, R1-Zero) are evaluated once per checkpoint file and evaluation setting."""
+    """Models this run does not make (the two bases) are evaluated once per checkpoint file and evaluation setting."""
     cache = os.path.join(run.rc.out_dir, "eval_cache.json")
     data = {}
     if os.path.exists(cache):
@@ -423,7 +485,13 @@ def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
 
 COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@4", True), ("format_rate", "format", True),
            ("lang_mix_rate", "mix", True), ("zh_lang_mix_rate_T1", "mix(zh,T=1)", True), ("mean_len", "len", False),
-           ("aha_rate", "aha", True), ("readable_rate", "readable", True), ("general_pass@1", "general", True)]
+           ("truncation_rate", "trunc", True), ("aha_rate", "aha", True), ("readable_rate", "readable", True),
+           ("general_pass@1", "general", True)]
+# (model, the model it starts from or is measured against): the change table's rows
+CHANGES = [("R1-Zero", "base"), ("stage 1 cold start", "base"), ("stage 2 reasoning RL", "stage 1 cold start"),
+           ("stage 3 rejection SFT", "stage 2 reasoning RL"), ("stage 4 all-scenario RL", "stage 3 rejection SFT"),
+           ("stage 4 all-scenario RL", "R1-Zero"), ("student distilled", "student base"),
+           ("student R1-Zero RL", "student base"), ("student distilled", "student R1-Zero RL")]
 
 
 def report_table(models: dict) -> str:
@@ -434,8 +502,62 @@ def report_table(models: dict) -> str:
     return "\n".join(lines)
 
 
+def change_table(models: dict) -> str:
+    """One row per CHANGES pair present: the difference of every column (rates in points, length in tokens)."""
+    def fmt(a, b, pct):
+        if a is None or b is None:
+            return "-"
+        d = (a - b) * (100 if pct else 1)
+        return f"{d:+.1f}" if pct else f"{d:+.0f}"
+    lines = ["| change | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for new, old in CHANGES:
+        if new in models and old in models:
+            lines.append(f"| {new} vs {old} | " + " | ".join(fmt(models[new].get(k), models[old].get(k), pct)
+                                                            for k, _, pct in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def claims(models: dict, distill: dict | None = None) -> list[tuple[str, bool, str]]:
+    """(claim, holds, the numbers) of R1 (stage 4) against R1-Zero, the base and stage 3, and of distillation against
+    RL on the student; a claim whose models or numbers are missing is left out."""
+    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    get = lambda name, key: (models.get(name) or {}).get(key)  # noqa: E731
+    s4, z, s3, base = "stage 4 all-scenario RL", "R1-Zero", "stage 3 rejection SFT", "base"
+    mix, g, rd = "zh_lang_mix_rate_T1", "general_pass@1", "readable_rate"
+    checks = [
+        ("stage 4 reasoning pass@1 >= R1-Zero's", (s4, "pass@1"), (z, "pass@1"),
+         lambda a, b: a >= b),
+        ("stage 4 readable >= R1-Zero's + 10 points", (s4, rd), (z, rd), lambda a, b: a >= b + 0.1),
+        ("stage 4 language mixing (zh prompts, T=1) <= the base's", (s4, mix), (base, mix), lambda a, b: a <= b),
+        ("stage 4 language mixing (zh prompts, T=1) <= R1-Zero's", (s4, mix), (z, mix), lambda a, b: a <= b),
+        ("stage 4 translation score > 0 and >= stage 3's", (s4, g), (s3, g), lambda a, b: a > 0 and a >= b),
+    ]
+    out = []
+    for claim, (na, ka), (nb, kb), holds in checks:
+        a, b = get(na, ka), get(nb, kb)
+        if a is not None and b is not None:
+            out.append((claim, holds(a, b), f"{pct(a)} vs {nb} {pct(b)}"))
+    seeds = (distill or {}).get("seeds_eval") or []
+    if seeds:
+        mean = lambda k: sum(x[k] for x in seeds) / len(seeds)  # noqa: E731
+        wins = sum(x["distilled pass@1"] > x["rl pass@1"] for x in seeds)
+        out.append((f"distilled student ahead of the RL'd student (pass@1, {len(seeds)} seed(s))",
+                    mean("distilled pass@1") > mean("rl pass@1"),
+                    f"mean {pct(mean('distilled pass@1'))} vs {pct(mean('rl pass@1'))}, ahead in {wins} of "
+                    f"{len(seeds)}: " + ", ".join(f"{pct(x['distilled pass@1'])} vs {pct(x['rl pass@1'])}"
+                                                  for x in seeds)))
+    return out
+
+
+def claims_text(models: dict, distill: dict | None = None) -> str:
+    return "\n".join(f"- {'holds' if ok else 'DOES NOT HOLD'}: {c} ({nums})" for c, ok, nums in claims(models, distill))
+
+
 def stage_notes(stages: dict) -> str:
     out = []
+    if "zero" in stages:
+        out.append(f"- R1-Zero: {stages['zero'].get('grpo_config', {}).get('steps')} GRPO steps from the base, "
+                   f"{stages['zero'].get('seconds')} s")
     if "1" in stages:
         out.append(f"- stage 1: cold-start builder {stages['1'].get('builder')}, {stages['1'].get('seconds')} s")
     if "2" in stages:
@@ -445,10 +567,12 @@ def stage_notes(stages: dict) -> str:
     if "4" in stages:
         acc = stages["4"].get("reward_model", {}).get("heldout_pair_accuracy")
         out.append(f"- stage 4: reward model held-out pair accuracy {acc}; preference reward from step "
-                   f"{stages['4'].get('rm_from_step')}, {stages['4'].get('seconds')} s")
+                   f"{stages['4'].get('rm_from_step')} ({stages['4'].get('general_steps')} general steps), "
+                   f"{stages['4'].get('seconds')} s")
     if "distill" in stages:
-        d = stages["distill"]
-        out.append(f"- distillation: SFT {d.get('seconds_sft')} s vs R1-Zero RL on the student {d.get('seconds_rl')} s")
+        for x in stages["distill"].get("seeds", []):
+            out.append(f"- distillation, seed {x['seed']}: SFT {x['seconds_sft']} s vs R1-Zero RL on the student "
+                       f"{x['seconds_rl']} s")
     return "\n".join(out)
 
 

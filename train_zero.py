@@ -23,14 +23,14 @@ from dataclasses import asdict, dataclass
 from tqdm import tqdm
 
 from nanor1 import preflight
-from nanor1.base import SHIPPED_PATH, load_shipped
+from nanor1.base import resolve_base
 from nanor1.checkpoint import CheckpointError, load_model, load_training_checkpoint, save_training_checkpoint
 from nanor1.config import parse_overrides_multi
 from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
 from nanor1.metrics import STEP_HEADER, format_step, plot_metrics, write_atomic
-from nanor1.pretrain import ensure_base, preset_config
+from nanor1.pretrain import preset_config
 from nanor1.report import write_report
 from nanor1.tokenizer import get_tokenizer
 
@@ -93,18 +93,12 @@ def main(argv):
 
     # -------------------------------------------------------------------------
     # stage 0: the base model
-    base = zcfg.base or p["base"]
+    # shipped: nanor1/base.pt, checked against the code that made it; scratch: pretrain (or reuse a finished)
+    # out/base_<pretraining preset>; else a checkpoint path (nanor1/base.py)
+    base_path = resolve_base(zcfg.base or p["base"], p["pretrain"],
+                             os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", device)
     try:
-        if base == "shipped":  # nanor1/base.pt, checked against the code that made it (nanor1/base.py)
-            print(f"stage 0: the shipped base {SHIPPED_PATH}")
-            model, _ = load_shipped(device)
-            base_path = SHIPPED_PATH
-        else:
-            if base == "scratch":  # pretrain (or reuse a finished) out/base_<pretraining preset>
-                base_dir = os.path.join(os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", f"base_{p['pretrain']}")
-                base = ensure_base(p["pretrain"], base_dir, device)
-            model, _ = load_model(base, device)
-            base_path = base
+        model, _ = load_model(base_path, device)
     except CheckpointError as e:
         raise SystemExit(f"error: {e}")
     t_pretrain = time.time() - t_start

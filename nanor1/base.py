@@ -119,6 +119,20 @@ def load_shipped(device="cpu", path: str | None = None):
     return build_model(ckpt, path, device), ckpt
 
 
+def resolve_base(choice: str, pretrain_preset: str, root: str, device="cpu") -> str:
+    """The checkpoint path of a --base choice, shared by train_zero.py and train_r1.py: "shipped" (this file's
+    nanor1/base.pt, checked against the code first), "scratch" (<root>/base_<pretrain_preset>, pretrained or resumed
+    if not finished, nanor1/pretrain.py) or a checkpoint path."""
+    if choice == "shipped":
+        print(f"stage 0: the shipped base {SHIPPED_PATH}")
+        load_shipped(device)  # a stale or missing base stops here, with the command that rebuilds it
+        return SHIPPED_PATH
+    if choice == "scratch":
+        from nanor1.pretrain import ensure_base
+        return ensure_base(pretrain_preset, os.path.join(root, f"base_{pretrain_preset}"), device)
+    return choice
+
+
 def max_weight_diff(a: dict, b: dict) -> float:
     if a.keys() != b.keys():
         return float("inf")

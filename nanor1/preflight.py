@@ -209,16 +209,20 @@ def check_r1(run, preset_config) -> None:
     rc, p = run.rc, run.p
     positive(cold_start_n=rc.cold_start_n, rl_steps=rc.rl_steps, rs_prompts=rc.rs_prompts, rs_k=rc.rs_k,
              general_n=rc.general_n, rm_pairs=rc.rm_pairs, all_rl_steps=rc.all_rl_steps, eval_n=rc.eval_n,
-             eval_k=rc.eval_k)
+             eval_k=rc.eval_k, distill_seeds=rc.distill_seeds)
     for key in ("rm_frac", "general_frac"):
         if not 0.0 <= getattr(rc, key) <= 1.0:
             fail("--" + key, getattr(rc, key), "must lie in [0, 1]")
-    models = []
-    for base, preset in ((rc.base, p["pretrain"]), (rc.student_base, p["student"])):
+    if not 0.0 <= rc.general_share < 1.0:
+        fail("--general_share", rc.general_share, "must lie in [0, 1)")
+    models = []  # a base: "shipped" (made by the preset's pretraining, so its model), "scratch" or a checkpoint
+    for base, preset in ((rc.base or p["base"], p["pretrain"]), (rc.student_base or "scratch", p["student"])):
         pretraining, model = preset_config(preset)
-        if not base:
+        if base == "scratch":
             check_pretrain(pretraining, model, f"pretraining preset {preset}: ")
-        models.append(model_config_of(base) or model)
+        elif base != "shipped":
+            model = model_config_of(base) or model
+        models.append(model)
     teacher, student = models
     where = f"train_r1 preset {run.preset}: "
     check_sft(run.sft_config(), where + "sft.")

@@ -11,6 +11,7 @@ import dist_worker
 import pytest
 import torch
 import torch.nn.functional as F
+import train_r1
 
 from nanor1.model import GPT, ModelConfig
 from nanor1.r1_data import build_cold_start, cold_start_example, general_examples, judge_sample, rejection_filter
@@ -155,6 +156,41 @@ def test_reward_model_learns_to_prefer_the_chosen_answer():
     assert pair_accuracy(rm, held)["accuracy"] > 0.8
 
 
+# ----------------------------------------------------------------------------- train_r1.py: report and stage 4
+
+def _row(**kw):
+    return {k: kw.get(k, 0.5) for k, _, _ in train_r1.COLUMNS}
+
+
+def test_change_table_shows_each_stage_against_the_one_before():
+    models = {"base": _row(**{"pass@1": 0.40, "mean_len": 80}), "stage 1 cold start": _row(**{"pass@1": 0.45,
+                                                                                             "mean_len": 150})}
+    [line] = [x for x in train_r1.change_table(models).splitlines() if x.startswith("| stage 1")]
+    assert line.startswith("| stage 1 cold start vs base | +5.0 |") and "| +70 |" in line
+    assert "stage 2" not in train_r1.change_table(models)  # pairs with a missing model are left out
+
+
+def test_claims_compare_stage_4_with_r1_zero_and_say_when_one_fails():
+    mix = "zh_lang_mix_rate_T1"
+    models = {"base": _row(**{mix: 0.05}), "R1-Zero": _row(**{"pass@1": 0.50, "readable_rate": 0.60, mix: 0.20}),
+              "stage 3 rejection SFT": _row(**{"general_pass@1": 0.30}),
+              "stage 4 all-scenario RL": _row(**{"pass@1": 0.49, "readable_rate": 0.71, mix: 0.05,
+                                                 "general_pass@1": 0.30})}
+    got = {c: ok for c, ok, _ in train_r1.claims(models)}
+    assert got == {"stage 4 reasoning pass@1 >= R1-Zero's": False, "stage 4 readable >= R1-Zero's + 10 points": True,
+                   "stage 4 language mixing (zh prompts, T=1) <= the base's": True,
+                   "stage 4 language mixing (zh prompts, T=1) <= R1-Zero's": True,
+                   "stage 4 translation score > 0 and >= stage 3's": True}
+    assert "DOES NOT HOLD: stage 4 reasoning pass@1" in train_r1.claims_text(models)
+
+
+def test_stage_4_steps_are_all_general_or_all_reasoning_from_the_reward_model_on():
+    rc = train_r1.R1Config()
+    steps = [train_r1.general_step(s, 10, rc) for s in range(40)]
+    assert not any(steps[:10]) and 0 < sum(steps[10:]) < 30
+    assert steps == [train_r1.general_step(s, 10, rc) for s in range(40)]  # a resumed run draws the same
+
+
 # ----------------------------------------------------------------------------- train_r1.py
 
 def _run(args, cwd):
@@ -167,9 +203,11 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
     r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1"], tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     summary = json.load(open(tmp_path / "r1" / "summary.json"))
-    assert list(summary["models"]) == ["base", "stage 1 cold start", "stage 2 reasoning RL", "stage 3 rejection SFT",
-                                       "stage 4 all-scenario RL", "student base", "student distilled",
-                                       "student R1-Zero RL"]
+    assert list(summary["models"]) == ["base", "R1-Zero", "stage 1 cold start", "stage 2 reasoning RL",
+                                       "stage 3 rejection SFT", "stage 4 all-scenario RL", "student base",
+                                       "student distilled", "student R1-Zero RL"]
+    # the R1-Zero row is made in the run, from the same base, with the RL steps of stages 2 and 4 together
+    assert summary["stages"]["zero"]["grpo_config"]["steps"] == 2 + 2
     for row in summary["models"].values():
         for key in ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "readable_rate",
                     "general_pass@1"):
@@ -182,6 +220,8 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
                                                                                        "stage.json")
     for name in ("report.md", "report.png", "report.html"):
         assert os.path.exists(tmp_path / "r1" / name), name
+    report = open(tmp_path / "r1" / "report.md").read()
+    assert "| stage 4 all-scenario RL vs R1-Zero |" in report and "stage 4 reasoning pass@1 >= R1-Zero's" in report
     # a subset reuses the saved checkpoints of the others
     before = os.path.getmtime(tmp_path / "r1" / "stage1_cold_start" / "model.pt")
     r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--stages=2,3"], tmp_path)
@@ -192,11 +232,12 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
     os.remove(tmp_path / "r1" / "stage4_all_rl" / "stage.json")
     r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--resume"], tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "=== stage 4" in r.stdout and "=== stage 3" not in r.stdout and "=== stage distill" not in r.stdout
+    assert "=== stage 4" in r.stdout and "=== stage 3" not in r.stdout and "=== stage distill" not in r.stdout \
+        and "=== stage zero" not in r.stdout
     assert "resumed" in r.stdout and os.path.exists(tmp_path / "r1" / "stage4_all_rl" / "stage.json")
     # the report says which stages this invocation ran and which it reused
     head = open(tmp_path / "r1" / "report.md").readline()
-    assert "stages run: 4;" in head and "reused: 1,2,3,distill" in head, head
+    assert "stages run: 4;" in head and "reused: zero,1,2,3,distill" in head, head
 
 
 @pytest.mark.slow
@@ -213,3 +254,15 @@ def test_train_r1_rejects_bad_options(tmp_path):
 def test_a_missing_earlier_stage_is_a_clear_error(tmp_path):
     r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--stages=2"], tmp_path)
     assert r.returncode != 0 and "run the earlier stages first" in r.stderr
+
+
+@pytest.mark.slow
+def test_train_r1_distills_once_per_seed(tmp_path):
+    r = _run(["--preset=tiny", f"--out_dir={tmp_path}/r1", "--stages=zero,1,2,3,distill", "--distill_seeds=2"], tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    seeds = json.load(open(tmp_path / "r1" / "distill" / "stage.json"))["eval"]["seeds"]
+    assert [x["seed"] for x in seeds] == [0, 1]
+    for d in ("distill", "distill/seed1"):
+        for arm in ("sft", "rl"):
+            assert os.path.exists(tmp_path / "r1" / d / arm / "model.pt"), (d, arm)
+    assert "(pass@1, 2 seed(s))" in open(tmp_path / "r1" / "report.md").read()
