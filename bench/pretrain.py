@@ -27,6 +27,7 @@ from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.metrics import read_jsonl  # noqa: E402
 from nanor1.pretrain import PRESETS, PretrainConfig, pretrain  # noqa: E402
 
+
 @dataclass
 class BenchConfig:
     steps: int = 300      # per recipe (0: each recipe's full length)

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from nanor1.base import SHIPPED_PATH, load_shipped  # noqa: E402
+from nanor1.base import resolve_base  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
@@ -75,9 +75,8 @@ def ensure_base(cfg: ExpConfig) -> str:
     """The base checkpoint: --base (shipped: nanor1/base.pt, checked against the code), else
     out/base_<pretraining preset>/model.pt, shared with train_zero.py and pretrained (or its pretraining resumed)
     there when missing."""
-    if cfg.base == "shipped":
-        load_shipped()  # stops with one line if the shipped base no longer matches the code
-        return SHIPPED_PATH
+    if cfg.base == "shipped":  # checked against the code first: a stale base stops with one line
+        return resolve_base("shipped", PRESETS[cfg.preset]["pretrain"], "out")
     if cfg.base:
         return cfg.base
     preset = PRESETS[cfg.preset]["pretrain"]

@@ -36,7 +36,8 @@ SHIPPED_PATH = os.path.join(os.path.dirname(__file__), "base.pt")
 PRESET = "cpu"                                    # the pretraining preset that makes the shipped base
 REBUILD = "python -m nanor1.base --rebuild --ship"
 ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0}  # knobs newer than a base's provenance: it was made without them
-RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every", "probe_every")  # config fields that do not change weights
+RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",  # config fields that do not change weights
+            "probe_every")
 
 
 def tokenizer_sha256(path: str = RANKS_PATH) -> str:

@@ -35,8 +35,8 @@ from nanor1.distributed import (all_reduce, autocast_for, barrier, cleanup, ddp,
                                 world)
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
-from nanor1.optim import lr_at, make_optimizer, set_lr
 from nanor1.evaluate import VERDICT_RE
+from nanor1.optim import lr_at, make_optimizer, set_lr
 from nanor1.tasks import Habits, format_response, sample_problem, trace_parts
 from nanor1.tokenizer import get_tokenizer
 
@@ -236,7 +236,8 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     autocast = autocast_for(device) if not cfg.bf16 else torch.autocast(torch.device(device).type, torch.bfloat16)
     if cfg.bf16 and not quiet:
         cpu_bf16_note(device)
-    probe_docs = verdict_probe_docs(tok, model_cfg.max_seq_len) if cfg.probe_every else None
+    if cfg.probe_every:  # made once: the same held-out documents and corpus batch at every probe
+        probe_docs, probe_batch = verdict_probe_docs(tok, model_cfg.max_seq_len), make_batch(-1, cfg, tok, mix)
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device} x {world()}: {cfg.steps} steps x "
               f"{cfg.batch_size} x {cfg.seq_len} tokens ({cfg.steps * cfg.batch_size * cfg.seq_len / 1e6:.1f}M tokens)")
@@ -268,12 +269,14 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
             continue
         optimizer.step()
         tokens += batch[:, 1:].numel() * world()
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps or cfg.probe_every and (step + 1) % cfg.probe_every == 0:
+        last = step + 1 == cfg.steps
+        probe_now = cfg.probe_every > 0 and ((step + 1) % cfg.probe_every == 0 or last)
+        if (step + 1) % cfg.log_every == 0 or last or probe_now:
             dt = time.time() - t0
             row = {"step": step + 1, "loss": loss.item(), "lr": lr_at(step, cfg), "grad_norm": grad_norm.item(),
                    "tokens_per_s": tokens / dt, "seconds": dt}
-            if probe_docs is not None and ((step + 1) % cfg.probe_every == 0 or step + 1 == cfg.steps):
-                row.update(probe(model, probe_docs, make_batch(-1, cfg, tok, mix), device, autocast))
+            if probe_now:
+                row.update(probe(model, probe_docs, probe_batch, device, autocast))
             log.write(row)
             if not quiet:
                 eta = (cfg.steps - step - 1) * dt / max(1, step + 1 - start)
