@@ -10,7 +10,7 @@ rejection sampling + SFT -> RL for all scenarios, then distillation into a small
 
 Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with its evaluation, under out/r1/<stage>/):
   0 base        the base: cpu preset the shipped base, the one `python train_zero.py` starts from (--base=scratch:
-                pretrained into out/base_<preset>, shared with train_zero.py)
+                pretrained into out/base_<preset>, shared with train_zero.py); the student's base is shipped as well
   zero          R1-Zero, the row R1 is measured against: GRPO from the base with train_zero.py's settings and rewards
                 (accuracy + format), as many steps as stages 2 and 4 together
   1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base
@@ -76,12 +76,13 @@ class R1Config:
     stages: str = "zero,1,2,3,4,distill"
     out_dir: str = "out/r1"
     base: str = ""                   # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
-    student_base: str = ""           # student base ("": out/base_<student preset>, pretrained if missing)
+    student_base: str = ""           # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
     resume: bool = False
     device: str = "auto"
     seed: int = 0
     # sizes (0: the preset's)
     cold_start_n: int = 0            # stage 1 examples
+    cold_start_max_tokens: int = -1  # stage 1: drop traces longer than this (0: keep all; -1: the preset's)
     rl_steps: int = 0                # stage 2 GRPO steps (and the RL'd student's); R1-Zero: rl_steps + all_rl_steps
     rs_prompts: int = 0              # stage 3 prompts to sample from
     rs_k: int = 4                    # stage 3 samples per prompt
@@ -107,14 +108,15 @@ def zero_grpo(preset: str) -> dict:
 
 # The cpu preset starts from the shipped base (nanor1/base.pt), the base of `python train_zero.py`, so the R1-Zero row
 # and the four stages share their starting point. The student is the `student` pretraining preset's base (0.37M,
-# 3 layers), which copies a question's numbers; a half-trained one that did not could not be helped by
-# distillation either (docs/results.md).
+# 3 layers; shipped too, nanor1/student_base.pt), which copies a question's numbers; a half-trained one that did not
+# could not be helped by distillation either (docs/results.md).
 PRESETS = {
     "tiny": dict(base="scratch", pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8,
                  general_n=8, rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
                  grpo=zero_grpo("tiny")),
-    "cpu": dict(base="shipped", pretrain="cpu", student="student", cold_start_n=1000, rl_steps=50, rs_prompts=768,
-                general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
+    "cpu": dict(base="shipped", pretrain="cpu", student="student", student_base="shipped", cold_start_n=1000,
+                cold_start_max_tokens=280,  # 400 new tokens in RL: room for a trace that runs a little longer
+                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
                 grpo=zero_grpo("cpu")),
     "gpu": dict(base="scratch", pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000,
                 general_n=2000, rm_pairs=8000, all_rl_steps=200, eval_n=32, sft=dict(epochs=2, batch_size=64, lr=3e-4),
@@ -220,7 +222,7 @@ def stage_zero(run: Run, base_path: str) -> dict:
 
 def stage1(run: Run, base_path: str) -> dict:
     out = run.dir("1")
-    examples, stats = build_cold_start(run.rc.cold_start_n, seed=run.rc.seed)
+    examples, stats = build_cold_start(run.rc.cold_start_n, seed=run.rc.seed, max_tokens=run.rc.cold_start_max_tokens)
     _write_jsonl(os.path.join(out, "cold_start.jsonl"), examples)
     model = run.load(base_path)
     info = sft(model, examples, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
@@ -380,6 +382,8 @@ def main(argv):
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
+    if rc.cold_start_max_tokens < 0:
+        rc.cold_start_max_tokens = PRESETS[preset].get("cold_start_max_tokens", 0)
     run = Run(rc, preset, device)
     preflight.check_r1(run, preset_config)  # every stage's settings now, not hours in (nanor1/preflight.py)
     unknown = [s for s in run.selected() if s not in STAGES]
@@ -390,7 +394,8 @@ def main(argv):
     t_start = time.time()
     print(f"train_r1: preset {preset} on {device}; stages {','.join(run.selected())} -> {rc.out_dir}")
     base_path = resolve_base(rc.base or run.p["base"], run.p["pretrain"], run.root, device)
-    student_base = resolve_base(rc.student_base or "scratch", run.p["student"], run.root, device)
+    student_base = resolve_base(rc.student_base or run.p.get("student_base", "scratch"), run.p["student"], run.root,
+                                device)
     max_new = run.p["grpo"]["max_new_tokens"]
     work = {"zero": lambda: stage_zero(run, base_path), "1": lambda: stage1(run, base_path), "2": lambda: stage2(run),
             "3": lambda: stage3(run, base_path), "4": lambda: stage4(run),

@@ -1,12 +1,16 @@
-"""The shipped base model: R1-Zero's starting point, made by this repository and committed beside the code.
+"""The shipped base models: R1-Zero's starting point (and train_r1's student), made by this repository and committed
+beside the code.
 
     python -m nanor1.base                   # where the shipped base came from, and whether it is still current
     python -m nanor1.base --rebuild         # pretrain it again from scratch (the cpu preset) and compare the two
     python -m nanor1.base --rebuild --ship  # ... and replace nanor1/base.pt with the rebuilt one
+    python -m nanor1.base --preset=student --rebuild --ship   # the same for train_r1's student, nanor1/student_base.pt
 
 R1-Zero started from a pretrained model (DeepSeek-V3-Base), not from random weights (recipe §5). This project
 has no model to download, so its own stage 0 (nanor1/pretrain.py, preset `cpu`) makes one, and the result is
-committed as nanor1/base.pt, like the tokenizer's ranks: `python train_zero.py` starts RL from it at once.
+committed as nanor1/base.pt, like the tokenizer's ranks: `python train_zero.py` starts RL from it at once. The
+distillation student of train_r1.py (preset `student`, 0.37M parameters) is shipped the same way, as
+nanor1/student_base.pt, so that `python train_r1.py` pretrains nothing either.
 
 nanor1/base.pt holds the weights (fp32, no optimizer state) and their provenance: the pretraining command and
 config, the corpus knobs, the model config, a hash of the tokenizer ranks, a fingerprint of the corpus (the
@@ -32,10 +36,16 @@ from nanor1.config import parse_overrides
 from nanor1.model import ModelConfig
 from nanor1.tokenizer import RANKS_PATH, get_tokenizer
 
-SHIPPED_PATH = os.path.join(os.path.dirname(__file__), "base.pt")
+SHIPPED = {"cpu": os.path.join(os.path.dirname(__file__), "base.pt"),  # pretraining preset -> its shipped base
+           "student": os.path.join(os.path.dirname(__file__), "student_base.pt")}
 PRESET = "cpu"                                    # the pretraining preset that makes the shipped base
+SHIPPED_PATH = SHIPPED[PRESET]
 REBUILD = "python -m nanor1.base --rebuild --ship"
-ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0}  # knobs newer than a base's provenance: it was made without them
+
+
+def rebuild_command(preset: str = PRESET) -> str:
+    return REBUILD if preset == PRESET else f"python -m nanor1.base --preset={preset} --rebuild --ship"
+ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0, "decay_frac": 1.0}  # knobs newer than a base's provenance: it was made without them
 RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",  # config fields that do not change weights
             "probe_every")
 
@@ -88,14 +98,14 @@ def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
     return reasons
 
 
-def package(ckpt: dict, seconds: float, path: str = SHIPPED_PATH) -> dict:
+def package(ckpt: dict, seconds: float, path: str, preset: str = PRESET) -> dict:
     """The shipped form of a finished pretraining checkpoint: weights, configs and provenance, nothing else."""
-    expected = expected_provenance(PRESET)
+    expected = expected_provenance(preset)
     made_with = {k: v for k, v in ckpt["config"].items() if k in expected["pretrain_config"] and k != "preset"}
     if any(expected["pretrain_config"][k] != v for k, v in made_with.items()):  # the provenance would not be true
-        raise SystemExit(f"error: this checkpoint was not pretrained as the {PRESET!r} preset: {made_with}")
-    provenance = {**expected, "command": f"python -m nanor1.pretrain --preset={PRESET}",
-                  "rebuild": REBUILD, "torch": str(torch.__version__),
+        raise SystemExit(f"error: this checkpoint was not pretrained as the {preset!r} preset: {made_with}")
+    provenance = {**expected, "command": f"python -m nanor1.pretrain --preset={preset}",
+                  "rebuild": rebuild_command(preset), "torch": str(torch.__version__),
                   "threads": torch.get_num_threads(), "seconds_pretrain": round(seconds, 1),
                   "made": time.strftime("%Y-%m-%d")}
     payload = {"model": {k: v.float().contiguous() for k, v in ckpt["model"].items()},
@@ -104,30 +114,33 @@ def package(ckpt: dict, seconds: float, path: str = SHIPPED_PATH) -> dict:
     return payload
 
 
-def load_shipped(device="cpu", path: str | None = None):
-    """The shipped base as a model, after checking that it still matches the code; a stale or missing base
-    stops with one message that says how to rebuild it."""
-    path = path or SHIPPED_PATH
+def load_shipped(device="cpu", path: str | None = None, preset: str = PRESET):
+    """The shipped base of a preset as a model, after checking that it still matches the code; a stale or missing
+    base stops with one message that says how to rebuild it."""
+    path = path or SHIPPED[preset]
     try:
         ckpt = load_checkpoint(path)
     except CheckpointError as e:
-        raise SystemExit(f"error: {e}; rebuild it with `{REBUILD}` (~15 min on 2 cores)") from None
-    reasons = stale_reasons(ckpt.get("provenance", {}))
+        raise SystemExit(f"error: {e}; rebuild it with `{rebuild_command(preset)}`") from None
+    reasons = stale_reasons(ckpt.get("provenance", {}), preset)
     if reasons:
         raise SystemExit(f"error: the shipped base {path} is stale: " + "; ".join(reasons) +
-                         f". Rebuild it with `{REBUILD}` (~15 min on 2 cores), or pass --base=scratch / "
+                         f". Rebuild it with `{rebuild_command(preset)}`, or pass --base=scratch / "
                          "--base=<checkpoint>")
     return build_model(ckpt, path, device), ckpt
 
 
 def resolve_base(choice: str, pretrain_preset: str, root: str, device="cpu") -> str:
-    """The checkpoint path of a --base choice, shared by train_zero.py and train_r1.py: "shipped" (this file's
-    nanor1/base.pt, checked against the code first), "scratch" (<root>/base_<pretrain_preset>, pretrained or resumed
-    if not finished, nanor1/pretrain.py) or a checkpoint path."""
+    """The checkpoint path of a --base choice, shared by train_zero.py and train_r1.py: "shipped" (the preset's
+    committed base, SHIPPED, checked against the code first), "scratch" (<root>/base_<pretrain_preset>, pretrained or
+    resumed if not finished, nanor1/pretrain.py) or a checkpoint path."""
     if choice == "shipped":
-        print(f"stage 0: the shipped base {SHIPPED_PATH}")
-        load_shipped(device)  # a stale or missing base stops here, with the command that rebuilds it
-        return SHIPPED_PATH
+        if pretrain_preset not in SHIPPED:
+            raise SystemExit(f"error: no shipped base for the {pretrain_preset!r} preset (shipped: "
+                             f"{', '.join(SHIPPED)}); use scratch or a checkpoint path")
+        print(f"stage 0: the shipped base {SHIPPED[pretrain_preset]}")
+        load_shipped(device, preset=pretrain_preset)  # a stale or missing base stops here, with how to rebuild it
+        return SHIPPED[pretrain_preset]
     if choice == "scratch":
         from nanor1.pretrain import ensure_base
         return ensure_base(pretrain_preset, os.path.join(root, f"base_{pretrain_preset}"), device)
@@ -142,9 +155,10 @@ def max_weight_diff(a: dict, b: dict) -> float:
 
 @dataclass
 class BaseConfig:
+    preset: str = PRESET         # which shipped base: cpu (nanor1/base.pt) | student (nanor1/student_base.pt)
     rebuild: bool = False        # pretrain the base again from scratch and compare it with the shipped one
-    ship: bool = False           # with --rebuild: write the rebuilt base to nanor1/base.pt
-    out_dir: str = "out/base_rebuild"
+    ship: bool = False           # with --rebuild: write the rebuilt base over the shipped one
+    out_dir: str = ""            # "": out/base_rebuild (cpu), out/base_rebuild_<preset> (others)
     eval_n_per_cell: int = 12    # the comparison's evaluation when the two differ in their weights
 
 
@@ -152,19 +166,23 @@ def main(argv):
     from nanor1.evaluate import evaluate, format_table
     from nanor1.pretrain import PretrainConfig, pretrain
     cfg = parse_overrides(BaseConfig(), argv)
-    shipped = load_checkpoint(SHIPPED_PATH) if os.path.exists(SHIPPED_PATH) else None
+    if cfg.preset not in SHIPPED:
+        raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {', '.join(SHIPPED)}")
+    target = SHIPPED[cfg.preset]
+    cfg.out_dir = cfg.out_dir or ("out/base_rebuild" + ("" if cfg.preset == PRESET else f"_{cfg.preset}"))
+    shipped = load_checkpoint(target) if os.path.exists(target) else None
     if shipped is not None:
         prov = shipped.get("provenance", {})
-        print(f"{SHIPPED_PATH}: made {prov.get('made')} by `{prov.get('command')}` with torch {prov.get('torch')}, "
+        print(f"{target}: made {prov.get('made')} by `{prov.get('command')}` with torch {prov.get('torch')}, "
               f"{prov.get('threads')} threads, {prov.get('seconds_pretrain')} s of pretraining")
-        reasons = stale_reasons(prov)
+        reasons = stale_reasons(prov, cfg.preset)
         print("status: " + ("current (tokenizer, model config, preset and corpus match the code)" if not reasons
                             else "STALE: " + "; ".join(reasons)))
     if not cfg.rebuild:
         return
     t0 = time.time()
-    path = pretrain(PretrainConfig(preset=PRESET, out_dir=cfg.out_dir))
-    rebuilt = package(load_checkpoint(path), time.time() - t0, os.path.join(cfg.out_dir, "base.pt"))
+    path = pretrain(PretrainConfig(preset=cfg.preset, out_dir=cfg.out_dir))
+    rebuilt = package(load_checkpoint(path), time.time() - t0, os.path.join(cfg.out_dir, "base.pt"), cfg.preset)
     if shipped is not None:
         diff = max_weight_diff(shipped["model"], rebuilt["model"])
         print(f"rebuilt vs shipped: max |weight difference| {diff:.3g}" + (" (bit-identical)" if diff == 0 else ""))
@@ -174,8 +192,8 @@ def main(argv):
                 res = evaluate(build_model(ck), tok, n_per_cell=cfg.eval_n_per_cell, max_new_tokens=400)
                 print(f"\n{name}:\n{format_table(res)}")
     if cfg.ship:
-        save_checkpoint(SHIPPED_PATH, rebuilt)
-        print(f"wrote {SHIPPED_PATH}")
+        save_checkpoint(target, rebuilt)
+        print(f"wrote {target}")
 
 
 if __name__ == "__main__":

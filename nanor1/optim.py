@@ -6,9 +6,11 @@
         set_lr(optimizer, lr_at(step, cfg))       # cfg: any config with the four fields below
         ...; optimizer.step()
 
-lr_at reads four fields of the config it is given: lr (the peak), warmup_steps, steps and min_lr_frac. Linear warmup
-keeps the first updates of a fresh model small; the cosine decay to a floor keeps the end of a run from drifting
-(recipe §9: at a constant lr accuracy drifted down after the task was solved). GRPO builds its own AdamW
+lr_at reads four fields of the config it is given: lr (the peak), warmup_steps, steps and min_lr_frac, and a fifth
+where the config has it, decay_frac. Linear warmup keeps the first updates of a fresh model small; the cosine decay
+to a floor keeps the end of a run from drifting (recipe §9: at a constant lr accuracy drifted down after the task was
+solved). decay_frac < 1 is the warmup-stable-decay schedule of the speedruns: the peak held, the decay in the last
+part only, so more steps run at the high learning rate where the base's skills arrive. GRPO builds its own AdamW
 (nanor1/grpo.py: betas (0.9, 0.99), one parameter group) and uses this schedule.
 
 Muon (MomentUm Orthogonalized by Newton-schulz; Keller Jordan's, the optimizer of the modded-nanogpt speedruns and
@@ -31,10 +33,15 @@ import torch
 
 
 def lr_at(step: int, cfg) -> float:
-    """Linear warmup, then cosine decay to min_lr_frac of the peak (used by pretraining, SFT and GRPO)."""
+    """Linear warmup, then cosine decay to min_lr_frac of the peak (used by pretraining, SFT and GRPO); a config
+    with decay_frac < 1 holds the peak and decays over its last decay_frac of the post-warmup steps only."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    decay_steps = max(1, round(getattr(cfg, "decay_frac", 1.0) * (cfg.steps - cfg.warmup_steps)))
+    decay_start = cfg.steps - decay_steps
+    if step < decay_start:
+        return cfg.lr
+    progress = (step - decay_start) / decay_steps
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 

@@ -50,6 +50,7 @@ class PretrainConfig:
     seq_len: int = 384             # tokens per row
     lr: float = 0.0                # peak learning rate (0: the preset's)
     min_lr_frac: float = 0.1       # cosine decay to this fraction of the peak
+    decay_frac: float = -1.0       # the decay in this last share of the steps, the peak held before (-1: the preset's)
     warmup_steps: int = 0          # 0: the preset's (30 unless it says)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -103,6 +104,7 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     cfg.compile = p.get("compile", 0) if cfg.compile < 0 else cfg.compile
     cfg.bf16 = p.get("bf16", 0) if cfg.bf16 < 0 else cfg.bf16
     cfg.muon_lr = p.get("muon_lr", 0.0) if cfg.muon_lr < 0 else cfg.muon_lr
+    cfg.decay_frac = p.get("decay_frac", 1.0) if cfg.decay_frac < 0 else cfg.decay_frac
     if cfg.preset == "tiny":
         cfg.seq_len = min(cfg.seq_len, 128)
     return cfg

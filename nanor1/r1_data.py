@@ -18,6 +18,7 @@ import random
 from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency
 from nanor1.tasks import (FAMILIES, GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem,
                           solution_trace, trace_parts, verify)
+from nanor1.tokenizer import get_tokenizer
 
 # Long-CoT habits (recipe §5: "long, readable"): every countdown miss is followed by another try until a hit,
 # most arithmetic/linear results are checked by the inverse operation, some slips are caught and fixed.
@@ -40,10 +41,15 @@ def cold_start_example(problem, rng: random.Random, habits: Habits = COLD_START_
     return sft_example(problem, response)
 
 
-def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3) -> tuple[list[dict], dict]:
-    """n cold-start examples over the train split (deduplicated by problem); returns (examples, stats)."""
+def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3,
+                     max_tokens: int = 0) -> tuple[list[dict], dict]:
+    """n cold-start examples over the train split (deduplicated by problem); returns (examples, stats).
+    max_tokens > 0 drops traces longer than that many tokens: the RL that follows samples at most its max_new_tokens,
+    and a habit learned from traces that do not fit is a habit of being cut off, which is neither right nor readable
+    (recipe §5: the cold start is there for readability)."""
     rng = random.Random(seed)
     out, seen, stats = [], set(), collections.Counter()
+    tok = get_tokenizer() if max_tokens else None
     for _ in range(50 * n):
         if len(out) >= n:
             break
@@ -54,6 +60,9 @@ def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3) 
         ex = cold_start_example(p, rng)
         if ex is None:
             stats["unverified_trace"] += 1
+            continue
+        if tok is not None and len(tok.encode(ex["response"])) > max_tokens:
+            stats["too_long"] += 1
             continue
         seen.add((p.family, p.data, p.lang))
         out.append(ex)

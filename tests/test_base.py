@@ -1,10 +1,11 @@
-"""The shipped base model (nanor1/base.pt): current with the code, refused when stale, and really trained.
+"""The shipped bases (nanor1/base.pt, and train_r1's student nanor1/student_base.pt): current with the code, refused
+when stale, and really trained.
 
     python -m pytest tests/test_base.py -q
 
-A change to the tokenizer, the model config, the `cpu` pretraining preset or the corpus generator makes the
-committed base stale; the first test then fails, so CI says so instead of pairing new code with an old base.
-Rebuild it with `python -m nanor1.base --rebuild --ship`.
+A change to the tokenizer, the model config, the `cpu` (or `student`) pretraining preset or the corpus generator
+makes a committed base stale; the first test then fails, so CI says so instead of pairing new code with an old base.
+Rebuild it with `python -m nanor1.base --rebuild --ship` (`--preset=student` for the student).
 """
 import pytest
 import torch
@@ -23,11 +24,16 @@ def shipped():
     return load_checkpoint(base_mod.SHIPPED_PATH)
 
 
-def test_shipped_base_matches_the_code_that_made_it(shipped):
-    assert base_mod.stale_reasons(shipped["provenance"]) == []
+@pytest.mark.parametrize("preset", sorted(base_mod.SHIPPED))
+def test_shipped_base_matches_the_code_that_made_it(preset):
+    prov = load_checkpoint(base_mod.SHIPPED[preset])["provenance"]
+    assert prov["preset"] == preset and prov["rebuild"] == base_mod.rebuild_command(preset)
+    assert base_mod.stale_reasons(prov, preset) == []
 
 
-def test_shipped_base_holds_weights_and_provenance_only(shipped):
+@pytest.mark.parametrize("preset", sorted(base_mod.SHIPPED))
+def test_shipped_base_holds_weights_and_provenance_only(preset):
+    shipped = load_checkpoint(base_mod.SHIPPED[preset])
     assert set(shipped) == {"model", "model_config", "kind", "provenance"}  # no optimizer state, no RNG
     assert all(t.dtype == torch.float32 for t in shipped["model"].values())
     prov = shipped["provenance"]
@@ -70,3 +76,8 @@ def test_shipped_base_solves_held_out_problems_a_random_model_cannot(shipped):
     trained, untrained = evaluate(model, TOK, **kw)["pass@1"], evaluate(random_model, TOK, **kw)["pass@1"]
     assert untrained == 0.0
     assert trained >= 0.25, trained
+
+
+def test_a_preset_without_a_shipped_base_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no shipped base for the 'tiny' preset"):
+        base_mod.resolve_base("shipped", "tiny", str(tmp_path))

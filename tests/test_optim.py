@@ -26,6 +26,14 @@ def test_lr_decays_by_a_cosine_to_the_floor_and_stays_there():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
+def test_warmup_stable_decay_holds_the_peak_then_decays_in_the_last_part():
+    wsd = SimpleNamespace(**vars(CFG), decay_frac=0.25)  # 20 post-warmup steps: the last 5 decay
+    assert [lr_at(s, wsd) for s in range(4, 19)] == [1.0] * 15
+    assert lr_at(19, wsd) == 1.0 and lr_at(20, wsd) < 1.0 and lr_at(24, wsd) == pytest.approx(0.1)
+    full = SimpleNamespace(**vars(CFG), decay_frac=1.0)  # decay_frac 1: the plain cosine schedule
+    assert [lr_at(s, full) for s in range(30)] == [lr_at(s, CFG) for s in range(30)]
+
+
 def test_weight_decay_applies_to_matrices_only():
     model = GPT(ModelConfig.preset("tiny", vocab_size=64))
     decay, no_decay = make_optimizer(model, lr=1e-3, weight_decay=0.1).param_groups

@@ -52,6 +52,12 @@ def test_cold_start_builder_counts_and_dedups():
     assert {e["lang"] for e in examples} == {"en", "zh"} and {e["family"] for e in examples} == set(FAMILIES)
 
 
+def test_cold_start_builder_drops_traces_longer_than_the_cap():
+    examples, stats = build_cold_start(150, seed=2, max_tokens=120)
+    assert len(examples) == 150 and stats["too_long"] > 0
+    assert max(len(tok.encode(e["response"])) for e in examples) <= 120
+
+
 def test_general_examples_are_well_formed_number_words():
     for e in general_examples(40, seed=2):
         assert e["family"] == "translate" and format_ok(e["response"])
