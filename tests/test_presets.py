@@ -170,6 +170,7 @@ def test_r1_preset_runs_every_stage(name, tmp_path, monkeypatch, logits_dtypes):
     monkeypatch.setitem(train_r1.PRESETS, name, {**p, "grpo": {**p["grpo"], "prompts_per_step": 2}})
     out = tmp_path / "r1"
     base = ["--base=scratch"] if p["base"] == "shipped" else []  # the shipped base is full-size (see zero_step)
+    base += ["--student_base=scratch"] if p.get("student_base") == "shipped" else []  # the shipped student too
     train_r1.main([f"--preset={name}", f"--out_dir={out}", *base, "--cold_start_n=8", "--rl_steps=1", "--rs_prompts=2",
                    "--rs_k=2", "--general_n=4", "--rm_pairs=16", "--all_rl_steps=2", "--eval_n=1", "--eval_k=1"])
     summary = json.loads((out / "summary.json").read_text())
