@@ -116,7 +116,8 @@ PRESETS = {
                  grpo=zero_grpo("tiny")),
     "cpu": dict(base="shipped", pretrain="cpu", student="student", student_base="shipped", cold_start_n=1000,
                 cold_start_max_tokens=280,  # 400 new tokens in RL: room for a trace that runs a little longer
-                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8, sft=dict(epochs=2, batch_size=16),
+                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8,
+                sft=dict(epochs=2, batch_size=16),
                 grpo=zero_grpo("cpu")),
     "gpu": dict(base="scratch", pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000,
                 general_n=2000, rm_pairs=8000, all_rl_steps=200, eval_n=32, sft=dict(epochs=2, batch_size=64, lr=3e-4),

@@ -41,13 +41,22 @@ SHIPPED = {"cpu": os.path.join(os.path.dirname(__file__), "base.pt"),  # pretrai
 PRESET = "cpu"                                    # the pretraining preset that makes the shipped base
 SHIPPED_PATH = SHIPPED[PRESET]
 REBUILD = "python -m nanor1.base --rebuild --ship"
+ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0,  # knobs newer than a base's provenance: it was made without them
+             "decay_frac": 1.0}
+RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",  # config fields that do not change weights
+            "probe_every")
 
 
 def rebuild_command(preset: str = PRESET) -> str:
     return REBUILD if preset == PRESET else f"python -m nanor1.base --preset={preset} --rebuild --ship"
-ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0, "decay_frac": 1.0}  # knobs newer than a base's provenance: it was made without them
-RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",  # config fields that do not change weights
-            "probe_every")
+
+
+def shipped_path(preset: str) -> str:
+    """Where the shipped base of a pretraining preset lies; a preset without one stops with the choices."""
+    if preset not in SHIPPED:
+        raise SystemExit(f"error: no shipped base for the {preset!r} preset (shipped: {', '.join(SHIPPED)}); use "
+                         "scratch or a checkpoint path")
+    return SHIPPED[preset]
 
 
 def tokenizer_sha256(path: str = RANKS_PATH) -> str:
@@ -135,12 +144,10 @@ def resolve_base(choice: str, pretrain_preset: str, root: str, device="cpu") -> 
     committed base, SHIPPED, checked against the code first), "scratch" (<root>/base_<pretrain_preset>, pretrained or
     resumed if not finished, nanor1/pretrain.py) or a checkpoint path."""
     if choice == "shipped":
-        if pretrain_preset not in SHIPPED:
-            raise SystemExit(f"error: no shipped base for the {pretrain_preset!r} preset (shipped: "
-                             f"{', '.join(SHIPPED)}); use scratch or a checkpoint path")
-        print(f"stage 0: the shipped base {SHIPPED[pretrain_preset]}")
+        path = shipped_path(pretrain_preset)
+        print(f"stage 0: the shipped base {path}")
         load_shipped(device, preset=pretrain_preset)  # a stale or missing base stops here, with how to rebuild it
-        return SHIPPED[pretrain_preset]
+        return path
     if choice == "scratch":
         from nanor1.pretrain import ensure_base
         return ensure_base(pretrain_preset, os.path.join(root, f"base_{pretrain_preset}"), device)
@@ -166,9 +173,7 @@ def main(argv):
     from nanor1.evaluate import evaluate, format_table
     from nanor1.pretrain import PretrainConfig, pretrain
     cfg = parse_overrides(BaseConfig(), argv)
-    if cfg.preset not in SHIPPED:
-        raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {', '.join(SHIPPED)}")
-    target = SHIPPED[cfg.preset]
+    target = shipped_path(cfg.preset)
     cfg.out_dir = cfg.out_dir or ("out/base_rebuild" + ("" if cfg.preset == PRESET else f"_{cfg.preset}"))
     shipped = load_checkpoint(target) if os.path.exists(target) else None
     if shipped is not None:
