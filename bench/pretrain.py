@@ -1,11 +1,11 @@
-"""Benchmark: the shipped base's pretraining recipe (preset cpu) against the fast one (cpu_fast), in one run.
+"""Benchmark: the shipped base's pretraining recipe (preset cpu) against its earlier one (cpu_adamw), in one run.
 
     python bench/pretrain.py                  # both recipes for 300 steps each (~3 min on 2 cores)
     python bench/pretrain.py --steps=0        # each recipe's full length (~22 min): the two bases themselves
     python bench/pretrain.py --threads=1
 
-`cpu`: AdamW for every parameter, fp32, eager, 2500 steps. `cpu_fast`: Muon for the blocks' matrices, bf16 autocast,
-torch.compile, more check drills, 1800 steps (PRESETS in nanor1/pretrain.py). Both run through
+`cpu_adamw`: AdamW for every parameter, fp32, eager, 2500 steps. `cpu`: Muon for the blocks' matrices, bf16
+autocast, torch.compile, 1800 steps; the same model and corpus (PRESETS in nanor1/pretrain.py). Both run through
 nanor1.pretrain.pretrain() with the same seed, model and batch shape; with --steps=N both compress their schedules
 (warmup + cosine) into N steps.
 Printed per recipe: seconds per training step (the probes excluded), and at the end the teacher-forced verdict
@@ -60,14 +60,14 @@ def main(argv):
     torch.set_num_threads(opts.threads)
     print(f"bench/pretrain: {opts.steps or 'full'} steps per recipe, {opts.threads} torch threads")
     with tempfile.TemporaryDirectory() as tmp:
-        previous = run("cpu", opts.steps, tmp)
-        current = run("cpu_fast", opts.steps, tmp)
+        previous = run("cpu_adamw", opts.steps, tmp)
+        current = run("cpu", opts.steps, tmp)
     ratio = previous["s_per_step"] / current["s_per_step"]
     time_ratio = previous["s_per_step"] * previous["steps"] / (current["s_per_step"] * current["steps"])
-    print(f"cpu_fast vs cpu: a training step {ratio:.2f}x faster; the whole run (steps x s/step) {time_ratio:.2f}x "
+    print(f"cpu vs cpu_adamw: a training step {ratio:.2f}x faster; the whole run (steps x s/step) {time_ratio:.2f}x "
           f"shorter")
     print(json.dumps({"threads": opts.threads, "steps": opts.steps, "step_speedup": round(ratio, 3),
-                      "run_speedup": round(time_ratio, 3), "cpu": previous, "cpu_fast": current}))
+                      "run_speedup": round(time_ratio, 3), "cpu_adamw": previous, "cpu": current}))
 
 
 if __name__ == "__main__":

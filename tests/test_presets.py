@@ -93,7 +93,7 @@ def test_some_preset_runs_in_bf16():
 @pytest.mark.parametrize("name", list(pretrain_mod.PRESETS))
 def test_pretraining_preset_takes_a_step(name, tmp_path, monkeypatch, logits_dtypes):
     dtype = precision(monkeypatch, name)
-    if pretrain_mod.PRESETS[name].get("bf16"):  # bf16 autocast on a CPU too (cpu_fast)
+    if pretrain_mod.PRESETS[name].get("bf16"):  # bf16 autocast on a CPU too (the cpu preset)
         dtype = torch.bfloat16
     monkeypatch.setattr(pretrain_mod, "can_compile", lambda device: False)  # compiling costs ~20 s of a 1-step test
     path = pretrain_mod.pretrain(pretrain_mod.PretrainConfig(preset=name, out_dir=str(tmp_path)), quiet=True)
