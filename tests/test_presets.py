@@ -50,6 +50,7 @@ def logits_dtypes(monkeypatch):
     monkeypatch.setattr(ModelConfig, "preset", staticmethod(lambda name, **kw: preset(name, **{**SHRINK, **kw})))
     for name, p in list(pretrain_mod.PRESETS.items()):
         monkeypatch.setitem(pretrain_mod.PRESETS, name, {**p, "steps": 1})
+    monkeypatch.setattr(pretrain_mod, "can_compile", lambda device: False)  # compiling costs ~20 s of a 1-step run
     for module in (pretrain_mod, nanor1.sft, train_zero, train_r1):  # plots are tested elsewhere; here they cost
         monkeypatch.setattr(module, "plot_metrics", lambda *args, **kwargs: None)  # half the time
     monkeypatch.setattr(train_r1, "plot_report", lambda *args, **kwargs: None)
@@ -80,6 +81,12 @@ def precision(monkeypatch, name: str) -> torch.dtype:
     return torch.bfloat16 if on_gpu(name) else torch.float32
 
 
+def pretraining_dtypes(pretrain_preset: str, dtype: torch.dtype) -> set:
+    """The logits' dtypes of a run that pretrains its base with `pretrain_preset` and then runs in `dtype`: a
+    preset with bf16 autocast (the cpu preset) pretrains in bf16 on a CPU too."""
+    return {dtype, torch.bfloat16} if pretrain_mod.PRESETS[pretrain_preset].get("bf16") else {dtype}
+
+
 def zero_model(name: str) -> str:
     return pretrain_mod.PRESETS[train_zero.PRESETS[name]["pretrain"]]["model"]
 
@@ -95,7 +102,6 @@ def test_pretraining_preset_takes_a_step(name, tmp_path, monkeypatch, logits_dty
     dtype = precision(monkeypatch, name)
     if pretrain_mod.PRESETS[name].get("bf16"):  # bf16 autocast on a CPU too (the cpu preset)
         dtype = torch.bfloat16
-    monkeypatch.setattr(pretrain_mod, "can_compile", lambda device: False)  # compiling costs ~20 s of a 1-step test
     path = pretrain_mod.pretrain(pretrain_mod.PretrainConfig(preset=name, out_dir=str(tmp_path)), quiet=True)
     ckpt, p = load_checkpoint(path), pretrain_mod.PRESETS[name]
     assert ckpt["step"] == 1 and ckpt["config"]["batch_size"] == p["batch_size"]
@@ -130,7 +136,7 @@ def zero_step(name: str, out, *flags) -> dict:
 def test_zero_preset_pretrains_evaluates_and_takes_a_grpo_step(name, tmp_path, monkeypatch, logits_dtypes):
     dtype = precision(monkeypatch, name)
     zero_step(name, tmp_path / "zero")
-    assert logits_dtypes == {dtype}
+    assert logits_dtypes == pretraining_dtypes(train_zero.PRESETS[name]["pretrain"], dtype)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -179,4 +185,4 @@ def test_r1_preset_runs_every_stage(name, tmp_path, monkeypatch, logits_dtypes):
     for stage in train_r1.STAGE_DIRS.values():
         assert os.path.exists(out / stage / "stage.json"), stage
     assert summary["stages"]["2"]["grpo_config"]["max_new_tokens"] == p["grpo"]["max_new_tokens"]
-    assert logits_dtypes == {dtype}
+    assert logits_dtypes == pretraining_dtypes(p["pretrain"], dtype) | pretraining_dtypes(p["student"], dtype)
