@@ -1,6 +1,6 @@
 """Control: does the aha moment come from RL amplifying a habit of the base? The same base recipe without retries.
 
-    python experiments/aha_source.py                 # ~15 min pretraining of the control + 2 R1-Zero runs (~8 min each)
+    python experiments/aha_source.py                 # ~7 min pretraining of the control + 2 R1-Zero runs (~8 min each)
     python experiments/aha_source.py --preset=tiny --out_dir=/tmp/aha   # the CI size (< 60 s)
 
 Two R1-Zero runs with train_zero.py's settings of the preset, nothing changed but the base:
