@@ -128,7 +128,7 @@ def package(ckpt: dict, seconds: float, path: str, preset: str = PRESET) -> dict
 def load_shipped(device="cpu", path: str | None = None, preset: str = PRESET):
     """The shipped base of a preset as a model, after checking that it still matches the code; a stale or missing
     base stops with one message that says how to rebuild it."""
-    path = path or SHIPPED[preset]
+    path = path or shipped_path(preset)
     try:
         ckpt = load_checkpoint(path)
     except CheckpointError as e:

@@ -1,6 +1,6 @@
 """Stage 0: pretrain the base model from scratch on the synthetic corpus (nanor1.corpus).
 
-    python -m nanor1.pretrain                        # cpu preset (the shipped base's recipe): ~8 min on 2 cores
+    python -m nanor1.pretrain                        # cpu preset (the shipped base's recipe): ~7 min on 2 cores
     python -m nanor1.pretrain --preset=cpu_adamw     # the earlier recipe: AdamW, fp32, eager (~14 min)
     python -m nanor1.pretrain --preset=student       # 4 minutes: the 3-layer model (train_r1's distillation student)
     python -m nanor1.pretrain --resume               # continue a killed run exactly where it stopped
