@@ -44,7 +44,7 @@ PRESET = "cpu"                                    # the pretraining preset that 
 SHIPPED_PATH = SHIPPED[PRESET]
 REBUILD = "python -m nanor1.base --rebuild --ship"
 ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0,  # knobs newer than a base's provenance: it was made without them
-             "decay_frac": 1.0}
+             "decay_frac": 1.0, "slip_rate": -1.0}
 RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",  # config fields that do not change weights
             "probe_every")
 
@@ -90,6 +90,8 @@ def expected_provenance(preset: str = PRESET) -> dict:
 
 def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
     """Why a base with this provenance no longer matches the code ([] when it does)."""
+    from nanor1.corpus import CorpusMix
+    from nanor1.pretrain import corpus_knobs
     want = expected_provenance(preset)
     names = {"tokenizer_sha256": "the tokenizer ranks (nanor1/tokenizer.bpe) changed",
              "model_config": "the model config changed",
@@ -101,6 +103,8 @@ def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
         have, need = provenance.get(key), want[key]
         if key == "pretrain_config" and isinstance(have, dict):
             have = {**ADDED_OFF, **have}
+        if key == "corpus" and isinstance(have, dict):  # a knob newer than the provenance: CorpusMix's default
+            have = {**corpus_knobs(CorpusMix()), **have}
         if have != need:
             if isinstance(need, dict) and isinstance(have, dict):
                 diff = {k: (have.get(k), v) for k, v in need.items() if have.get(k) != v}
@@ -117,7 +121,8 @@ def package(ckpt: dict, seconds: float, path: str, preset: str = PRESET) -> dict
         raise SystemExit(f"error: this checkpoint was not pretrained as the {preset!r} preset: {made_with}")
     provenance = {**expected, "command": f"python -m nanor1.pretrain --preset={preset}",
                   "rebuild": rebuild_command(preset), "torch": str(torch.__version__),
-                  "threads": torch.get_num_threads(), "seconds_pretrain": round(seconds, 1),
+                  "threads": torch.get_num_threads(), "precision": ckpt.get("precision", "fp32"),
+                  "seconds_pretrain": round(seconds, 1),
                   "made": time.strftime("%Y-%m-%d")}
     payload = {"model": {k: v.float().contiguous() for k, v in ckpt["model"].items()},
                "model_config": ckpt["model_config"], "kind": "base", "provenance": provenance}
@@ -181,7 +186,8 @@ def main(argv):
     if shipped is not None:
         prov = shipped.get("provenance", {})
         print(f"{target}: made {prov.get('made')} by `{prov.get('command')}` with torch {prov.get('torch')}, "
-              f"{prov.get('threads')} threads, {prov.get('seconds_pretrain')} s of pretraining")
+              f"{prov.get('threads')} threads, {prov.get('seconds_pretrain')} s of pretraining"
+              + (f" in {prov['precision']}" if "precision" in prov else ""))
         reasons = stale_reasons(prov, cfg.preset)
         print("status: " + ("current (tokenizer, model config, preset and corpus match the code)" if not reasons
                             else "STALE: " + "; ".join(reasons)))

@@ -31,8 +31,8 @@ from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nanor1.config import parse_overrides
 from nanor1.corpus import CorpusMix, make_document
-from nanor1.distributed import (all_reduce, autocast_for, barrier, cleanup, ddp, init_distributed, is_main, shard,
-                                world)
+from nanor1.distributed import (all_reduce, amp_dtype, autocast_for, barrier, cleanup, ddp, init_distributed,
+                                is_main, shard, world)
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
 from nanor1.evaluate import VERDICT_RE
@@ -60,19 +60,21 @@ class PretrainConfig:
     resume: bool = False
     device: str = "auto"           # auto | cpu | cuda
     compile: int = -1              # torch.compile the model: 1 / 0 (-1: the preset's)
-    bf16: int = -1                 # bf16 autocast on a CPU too: 1 / 0 (-1: the preset's; CUDA always uses bf16)
+    bf16: int = -1                 # bf16 autocast on a CPU: 1 where it has bf16 instructions, 2 always, 0 never
+                                   # (-1: the preset's; CUDA always uses bf16)
     muon_lr: float = -1.0          # peak lr of Muon for the blocks' matrices, 0: AdamW for all (-1: the preset's)
     probe_every: int = 250         # teacher-forced verdict accuracy and held-out loss every this many steps (0: off)
     retry_after_miss: float = -1.0  # corpus: share of countdown traces that retry after a miss (-1: CorpusMix's)
     first_try_hit: float = -1.0     # corpus: share of countdown traces whose first try hits (-1: CorpusMix's)
     check_drills: float = -1.0      # corpus: share of drills that check one countdown try (-1: CorpusMix's)
+    slip_rate: float = -1.0         # corpus: share of checked traces with a caught slip (-1: CorpusMix's)
 
 
 PRESETS = {  # model preset, steps, batch size, peak lr
     "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
     "cpu": dict(model="l4d128", steps=1800, batch_size=16, lr=3e-3, warmup_steps=50,  # the shipped base (**)
                 muon_lr=0.01, bf16=1, compile=1,
-                corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
+                corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5, slip_rate=0.05)),
     "cpu_adamw": dict(model="l4d128", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # (***)
                       corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
     "student": dict(model="l3d96", steps=2000, batch_size=8, lr=3e-3),  # train_r1.py's distillation student (*)
@@ -104,6 +106,8 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     cfg.warmup_steps = cfg.warmup_steps or p.get("warmup_steps", 30)
     cfg.compile = p.get("compile", 0) if cfg.compile < 0 else cfg.compile
     cfg.bf16 = p.get("bf16", 0) if cfg.bf16 < 0 else cfg.bf16
+    if cfg.bf16 not in (0, 1, 2):
+        raise SystemExit(f"error: --bf16={cfg.bf16}: choose 0 (fp32), 1 (bf16 where the CPU has it) or 2 (always)")
     cfg.muon_lr = p.get("muon_lr", 0.0) if cfg.muon_lr < 0 else cfg.muon_lr
     cfg.decay_frac = p.get("decay_frac", 1.0) if cfg.decay_frac < 0 else cfg.decay_frac
     if cfg.preset == "tiny":
@@ -116,7 +120,7 @@ def preset_config(preset: str) -> tuple[PretrainConfig, ModelConfig]:
     return resolve(PretrainConfig(preset=preset)), ModelConfig.preset(PRESETS[preset]["model"])
 
 
-CORPUS_KNOBS = ("retry_after_miss", "first_try_hit", "check_drills")  # what a preset or a flag may change
+CORPUS_KNOBS = ("retry_after_miss", "first_try_hit", "check_drills", "slip_rate")  # what a preset or a flag may change
 HABIT_FIELDS = {f.name for f in dataclasses.fields(Habits)}            # knobs that live in CorpusMix.habits
 
 
@@ -198,15 +202,29 @@ def can_compile(device) -> bool:
     return True
 
 
-def cpu_bf16_note(device) -> None:
-    """bf16 autocast pays on CPUs with bf16 instructions (AVX512-BF16, AMX); elsewhere it is emulated and slower."""
+def cpu_has_bf16() -> bool:
+    """True where /proc/cpuinfo lists bf16 instructions (x86: AVX512-BF16 or AMX; Arm: BF16); False elsewhere,
+    also where there is no /proc/cpuinfo to read (not Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            flags = set(f.read().split())
     except OSError:
-        return  # not Linux: nothing to read; the run says its tokens/s
-    if torch.device(device).type == "cpu" and "avx512_bf16" not in flags and "amx_bf16" not in flags:
-        print("note: this CPU has no bf16 instructions, so --bf16=1 may be slower than --bf16=0 (fp32)")
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def bf16_autocast(cfg: PretrainConfig, device, quiet: bool = False) -> bool:
+    """Whether this run computes in bf16 autocast: on CUDA always; on a CPU when the config asks for it (the cpu
+    preset) and the CPU has bf16 instructions. Without them bf16 is emulated and a step is many times slower than
+    in fp32 (docs/results.md), so the run takes fp32 instead and says so; --bf16=2 insists on bf16 all the same."""
+    if torch.device(device).type != "cpu" or amp_dtype(device) is not None:
+        return True
+    if cfg.bf16 == 1 and not cpu_has_bf16():
+        if not quiet:
+            print("note: this CPU has no bf16 instructions, so pretraining runs in fp32 (emulated bf16 autocast is "
+                  "many times slower; --bf16=2 forces it)")
+        return False
+    return cfg.bf16 >= 1
 
 
 def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False) -> str:
@@ -236,9 +254,8 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
         log.truncate_after(start)  # rows logged after the checkpoint by the killed run are about to be redone
     fwd = ddp(model)  # model itself stays unwrapped: checkpoints hold its plain state_dict
     fwd = torch.compile(fwd) if cfg.compile and can_compile(device) else fwd
-    autocast = autocast_for(device) if not cfg.bf16 else torch.autocast(torch.device(device).type, torch.bfloat16)
-    if cfg.bf16 and not quiet:
-        cpu_bf16_note(device)
+    bf16 = bf16_autocast(cfg, device, quiet)
+    autocast = torch.autocast(torch.device(device).type, torch.bfloat16) if bf16 else autocast_for(device)
     if cfg.probe_every:  # made once: the same held-out documents and corpus batch at every probe
         probe_docs, probe_batch = verdict_probe_docs(tok, model_cfg.max_seq_len), make_batch(-1, cfg, tok, mix)
     if not quiet:
@@ -248,7 +265,8 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     def save(step):
         save_checkpoint(ckpt_path, {"model": model.state_dict(), "model_config": model_cfg.to_dict(),
                                     "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(),
-                                    "config": asdict(cfg), "corpus": corpus_knobs(mix), "kind": "base"})
+                                    "config": asdict(cfg), "corpus": corpus_knobs(mix), "kind": "base",
+                                    "precision": "bf16" if bf16 else "fp32"})
 
     t0, tokens, bad_steps = time.time(), 0, 0
     bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True,

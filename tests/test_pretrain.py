@@ -139,10 +139,36 @@ def test_ensure_base_reuses_a_finished_base_and_refuses_a_stale_one(trained, mon
 
 def test_corpus_knobs_come_from_the_defaults_then_the_preset_then_the_flags():
     plain = pretrain_mod.corpus_mix(resolve(PretrainConfig(preset="student")))
-    assert pretrain_mod.corpus_knobs(plain) == {"retry_after_miss": 0.15, "first_try_hit": 0.0, "check_drills": 0.0}
+    assert pretrain_mod.corpus_knobs(plain) == {"retry_after_miss": 0.15, "first_try_hit": 0.0, "check_drills": 0.0,
+                                                "slip_rate": 0.2}
     shipped = pretrain_mod.corpus_mix(resolve(PretrainConfig(preset="cpu")))
-    assert pretrain_mod.corpus_knobs(shipped) == {"retry_after_miss": 0.25, "first_try_hit": 0.3, "check_drills": 0.5}
+    assert pretrain_mod.corpus_knobs(shipped) == {"retry_after_miss": 0.25, "first_try_hit": 0.3, "check_drills": 0.5,
+                                                  "slip_rate": 0.05}
+    assert shipped.habits.slip_rate == 0.05 and plain.habits.slip_rate == 0.2
     flagged = resolve(PretrainConfig(preset="cpu", first_try_hit=0.0, warmup_steps=10))
     assert pretrain_mod.corpus_knobs(pretrain_mod.corpus_mix(flagged))["first_try_hit"] == 0.0
     assert flagged.warmup_steps == 10 and resolve(PretrainConfig(preset="cpu")).warmup_steps == 50
     assert resolve(PretrainConfig(preset="student")).warmup_steps == 30
+
+
+@pytest.mark.parametrize("bf16, has_instructions, want", [(1, True, True), (1, False, False), (2, False, True),
+                                                          (0, True, False)])
+def test_bf16_autocast_on_a_cpu_only_where_it_is_fast_unless_forced(bf16, has_instructions, want, monkeypatch,
+                                                                    capsys):
+    monkeypatch.delenv("NANOR1_CPU_BF16", raising=False)
+    monkeypatch.setattr(pretrain_mod, "cpu_has_bf16", lambda: has_instructions)
+    assert pretrain_mod.bf16_autocast(resolve(PretrainConfig(preset="cpu", bf16=bf16)), "cpu") is want
+    assert ("runs in fp32" in capsys.readouterr().out) is (bf16 == 1 and not has_instructions)
+
+
+def test_a_bad_bf16_value_is_refused():
+    with pytest.raises(SystemExit, match="--bf16=3"):
+        resolve(PretrainConfig(preset="cpu", bf16=3))
+
+
+@pytest.mark.parametrize("has_instructions", [True, False])
+def test_pretraining_records_the_precision_it_ran_in(has_instructions, tmp_path, monkeypatch):
+    monkeypatch.delenv("NANOR1_CPU_BF16", raising=False)
+    monkeypatch.setattr(pretrain_mod, "cpu_has_bf16", lambda: has_instructions)
+    path = pretrain(tiny(tmp_path, steps=1, bf16=1), quiet=True)
+    assert load_checkpoint(path)["precision"] == ("bf16" if has_instructions else "fp32")
