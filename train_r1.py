@@ -25,12 +25,15 @@ The report (out/r1/report.md, report.png, report.html, summary.json) has one row
 1-4, the student's base, the distilled and the RL'd student), the change each stage makes to every column, and R1's
 claims against R1-Zero, each marked as holding or not.
 
-Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) rather
-than human preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`), in
+Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) and on
+pairs of the stage-3 model's own right and wrong answers labelled by the exact checker, rather than on human
+preferences; general prompts enter stage 4 only when the reward model does (its last `rm_frac`), in
 steps of their own; the non-reasoning score is the exact-match accuracy of the translation family, which the reward
 model never sees. Stages 2 and 4 do not mask truncated responses from the loss (R1-Zero here does, so that long
 retry chains can emerge): after the cold start the retries are there, and a response cut at the length cap is
-wrong and unreadable, so RL should learn to finish (--mask_truncated=True restores R1-Zero's setting).
+wrong and unreadable, so RL should learn to finish (--mask_truncated=True restores R1-Zero's setting); they also
+shape the reward near the cap (DAPO's soft overlong punishment, --overlong_buffer), so that finishing pays before a
+response is cut.
 """
 import json
 import os
@@ -54,7 +57,8 @@ from nanor1.base import resolve_base
 from nanor1.pretrain import preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.report import write_report
-from nanor1.reward_model import RewardModel, RMConfig, pair_accuracy, preference_pairs, train_reward_model
+from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pairs, preference_pairs,
+                                 train_reward_model)
 from nanor1.rewards import combined_reward, format_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
@@ -88,13 +92,17 @@ class R1Config:
     rs_k: int = 4                    # stage 3 samples per prompt
     general_n: int = 0               # stage 3 non-reasoning examples, at most
     general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k), up to general_n
-    rm_pairs: int = 0                # reward-model training pairs
+    rm_pairs: int = 0                # reward-model training pairs (synthetic flaws)
+    rm_policy_prompts: int = -1      # + pairs of the stage-3 model's own right and wrong answers to this many
+                                     # general prompts (0: none; -1: the preset's)
     all_rl_steps: int = 0            # stage 4 GRPO steps
     rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
     general_frac: float = 0.5        # stage 4, last part: share of general prompts
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards of stages 2 and 4 (recipe §3)
     mask_truncated: bool = False     # stages 2 and 4: mask responses cut at the length cap from the loss, as R1-Zero
                                      # does; off, a cut response scores 0 and RL learns to finish (docs/results.md)
+    overlong_buffer: int = -1        # stages 2 and 4: DAPO's soft overlong punishment over the last N tokens before
+                                     # the cap (recipe §2; 0: off; -1: the preset's)
     eval_n: int = 0                  # held-out problems per (family, difficulty)
     eval_k: int = 4
     distill_seeds: int = 1           # distillation and the RL'd student, once per seed (seed, seed + 1, ...)
@@ -112,11 +120,13 @@ def zero_grpo(preset: str) -> dict:
 # could not be helped by distillation either (docs/results.md).
 PRESETS = {
     "tiny": dict(base="scratch", pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8,
-                 general_n=8, rm_pairs=16, all_rl_steps=2, eval_n=1, sft=dict(epochs=1, batch_size=8),
+                 general_n=8, rm_pairs=16, all_rl_steps=2, eval_n=1, overlong_buffer=8,
+                 sft=dict(epochs=1, batch_size=8),
                  grpo=zero_grpo("tiny")),
     "cpu": dict(base="shipped", pretrain="cpu", student="student", student_base="shipped", cold_start_n=1000,
                 cold_start_max_tokens=280,  # 400 new tokens in RL: room for a trace that runs a little longer
-                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, all_rl_steps=30, eval_n=8,
+                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, rm_policy_prompts=256, all_rl_steps=30,
+                eval_n=8, overlong_buffer=100,  # stages 2 and 4: finishing within 300 tokens pays
                 sft=dict(epochs=2, batch_size=16),
                 grpo=zero_grpo("cpu")),
     "gpu": dict(base="scratch", pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000,
@@ -173,6 +183,7 @@ class Run:
         self.rc, self.preset, self.device, self.tok = rc, preset, device, get_tokenizer()
         self.p = PRESETS[preset]
         self.root = os.path.dirname(rc.out_dir.rstrip("/")) or "."
+        self.overlong_buffer = self.p.get("overlong_buffer", 0) if rc.overlong_buffer < 0 else rc.overlong_buffer
 
     def dir(self, stage: str) -> str:
         return os.path.join(self.rc.out_dir, STAGE_DIRS[stage])
@@ -233,7 +244,7 @@ def stage1(run: Run, base_path: str) -> dict:
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
     gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated)
+                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.overlong_buffer)
     run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
     return {"grpo_config": asdict(gcfg.resolved())}
 
@@ -291,8 +302,12 @@ def stage4(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("3"), "model.pt"))
     rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which has learned the task
     rm_path = os.path.join(out, "reward_model.pt")
+    n_policy = run.p.get("rm_policy_prompts", 0) if run.rc.rm_policy_prompts < 0 else run.rc.rm_policy_prompts
     heldout_pairs = preference_pairs(random.Random(run.rc.seed + 4), max(16, run.rc.rm_pairs // 8),
                                      split="heldout")
+    if n_policy:  # the reward model's accuracy on the mistakes the policy makes, on held-out prompts
+        heldout_pairs += policy_pairs(model, run.tok, random.Random(run.rc.seed + 6), max(8, n_policy // 4),
+                                      split="heldout")
     if run.rc.resume and os.path.exists(rm_path):
         try:
             rm.load_state_dict(load_checkpoint(rm_path, run.device)["model"])
@@ -301,6 +316,10 @@ def stage4(run: Run) -> dict:
         rm_info = {}
     else:
         pairs = preference_pairs(random.Random(run.rc.seed + 3), run.rc.rm_pairs)  # only when training
+        if n_policy:
+            pairs += policy_pairs(model, run.tok, random.Random(run.rc.seed + 5), n_policy)
+            print(f"  reward model: {sum(q['flaw'] == 'policy' for q in pairs)} pairs of the stage-3 model's own "
+                  f"answers (right vs wrong) from {n_policy} general prompts, {run.rc.rm_pairs} synthetic")
         rm_info = train_reward_model(rm, pairs, RMConfig(seed=run.rc.seed),
                                      log=MetricsLog(os.path.join(out, "reward_model.jsonl")))
         save_checkpoint(rm_path, {"model": rm.state_dict(), "model_config": rm.backbone.cfg.to_dict(),
@@ -331,7 +350,7 @@ def stage4(run: Run) -> dict:
         return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
 
     gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated)
+                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.overlong_buffer)
     trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
     return {"reward_model": rm_info, "rm_from_step": rm_start, "general_steps": sum(general),

@@ -120,6 +120,36 @@ def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[d
     return pairs
 
 
+@torch.no_grad()
+def policy_pairs(policy, tok, rng: random.Random, n_prompts: int, k: int = 4, temperature: float = 1.0,
+                 max_new_tokens: int = 200, split: str = "train") -> list[dict]:
+    """Pairs of the policy's own responses to general problems of `split`: k samples a prompt, and for each prompt
+    with both a right and a wrong answer among them (the exact checker as the labeller), up to min(right, wrong)
+    pairs, each sample used once, flaw "policy". A reward model trained on the synthetic flaws alone misses the
+    mistakes the policy actually makes; comparisons of the policy's samples are what R1's preference data were."""
+    from nanor1.rewards import extract_answer
+    from nanor1.sampler import SamplingParams, generate
+    from nanor1.tasks import verify
+    problems = [sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split=split)
+                for _ in range(n_prompts)]
+    params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens,
+                            stop_token_ids=(tok.answer_end_id,))
+    gen_rng = torch.Generator(next(policy.parameters()).device).manual_seed(rng.randrange(2 ** 31))
+    pairs = []
+    for a in range(0, len(problems), 32):
+        batch = problems[a:a + 32]
+        gen = generate(policy, [tok.encode(format_prompt(p)) for p in batch], k, params, pad_id=tok.pad_id,
+                       eos_id=tok.eos_id, generator=gen_rng)
+        groups = [([], []) for _ in batch]
+        for row, text in enumerate(gen.completions(tok)):
+            i = gen.prompt_index[row].item()
+            groups[i][0 if verify(batch[i], extract_answer(text) or "") else 1].append(text)
+        for p, (right, wrong) in zip(batch, groups):
+            pairs += [{"prompt": format_prompt(p), "chosen": c, "rejected": r, "flaw": "policy"}
+                      for c, r in zip(right, wrong)]
+    return pairs
+
+
 # -----------------------------------------------------------------------------
 # training
 
@@ -140,7 +170,7 @@ def pair_accuracy(rm: RewardModel, pairs: list[dict], tok=None) -> dict:
     rr = rm.score(tok, [p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
     right = (rc > rr).tolist()
     out = {"accuracy": sum(right) / max(1, len(right))}
-    for flaw in FLAWS:
+    for flaw in (*FLAWS, "policy"):
         sel = [r for r, p in zip(right, pairs) if p["flaw"] == flaw]
         if sel:
             out[flaw] = sum(sel) / len(sel)

@@ -15,8 +15,8 @@ import train_r1
 
 from nanor1.model import GPT, ModelConfig
 from nanor1.r1_data import build_cold_start, cold_start_example, general_examples, judge_sample, rejection_filter
-from nanor1.reward_model import (RewardModel, RMConfig, bradley_terry_loss, pair_accuracy, preference_pairs,
-                                 train_reward_model)
+from nanor1.reward_model import (RewardModel, RMConfig, bradley_terry_loss, pair_accuracy, policy_pairs,
+                                 preference_pairs, train_reward_model)
 from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
 from nanor1.sft import SFTConfig, batch_indices, collate, encode_example, sft, sft_loss
 from nanor1.tasks import FAMILIES, sample_problem, verify
@@ -160,6 +160,26 @@ def test_reward_model_learns_to_prefer_the_chosen_answer():
     held = [q for q in preference_pairs(random.Random(1), 200, split="heldout")
             if q["flaw"] == "broken_format"]
     assert pair_accuracy(rm, held)["accuracy"] > 0.8
+
+
+def test_policy_pairs_prefer_the_policys_right_answers_to_its_wrong_ones(monkeypatch):
+    """The exact checker labels the samples (here a stand-in that calls a response right when its length is even, so
+    a random model's samples give both kinds); each sample is used once, right always chosen over wrong."""
+    import nanor1.rewards
+    import nanor1.tasks
+    monkeypatch.setattr(nanor1.rewards, "extract_answer", lambda text: text)
+    monkeypatch.setattr(nanor1.tasks, "verify", lambda problem, answer: len(answer) % 2 == 0)
+    torch.manual_seed(0)
+    policy = GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size, max_seq_len=512))  # translation prompts: ~360
+    pairs = policy_pairs(policy, tok, random.Random(0), n_prompts=6, k=4, max_new_tokens=12)
+    assert pairs and {q["flaw"] for q in pairs} == {"policy"}
+    for q in pairs:
+        assert len(q["chosen"]) % 2 == 0 and len(q["rejected"]) % 2 == 1
+    by_prompt = {}
+    for q in pairs:
+        by_prompt.setdefault(q["prompt"], []).append(q)
+    assert all(len(qs) <= 2 for qs in by_prompt.values())  # min(right, wrong) of 4 samples
+    assert "policy" in pair_accuracy(RewardModel(policy), pairs, tok)
 
 
 # ----------------------------------------------------------------------------- train_r1.py: report and stage 4
