@@ -5,7 +5,8 @@
     python bench/pretrain.py --threads=1
 
 `cpu_adamw`: AdamW for every parameter, fp32, eager, 2500 steps. `cpu`: Muon for the blocks' matrices, bf16
-autocast, torch.compile, 1800 steps; the same model and corpus (PRESETS in nanor1/pretrain.py). Both run through
+autocast where the CPU has bf16 instructions (fp32 elsewhere: each recipe's line says which), torch.compile, 1800
+steps; the same model and corpus (PRESETS in nanor1/pretrain.py). Both run through
 nanor1.pretrain.pretrain() with the same seed, model and batch shape; with --steps=N both compress their schedules
 (warmup + cosine) into N steps.
 Printed per recipe: seconds per training step (the probes excluded), and at the end the teacher-forced verdict
@@ -23,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
+from nanor1.checkpoint import load_checkpoint  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.metrics import read_jsonl  # noqa: E402
 from nanor1.pretrain import PRESETS, PretrainConfig, pretrain  # noqa: E402
@@ -42,14 +44,14 @@ def run(preset: str, steps: int, out_dir: str) -> dict:
         cfg.probe_every = steps  # one probe, at the end
         cfg.warmup_steps = max(1, round(full.get("warmup_steps", 30) * steps / full["steps"]))
     t0 = time.time()
-    pretrain(cfg, quiet=True)
+    precision = load_checkpoint(pretrain(cfg, quiet=True))["precision"]
     rows = read_jsonl(os.path.join(cfg.out_dir, "pretrain.jsonl"))
     timed = [r for r in rows if "val_loss" not in r]  # from the first row (after compiling) to the last before a probe
     a, b = timed[0], timed[-1]
     result = {"steps": rows[-1]["step"], "s_per_step": (b["seconds"] - a["seconds"]) / (b["step"] - a["step"]),
               "verdict_acc": rows[-1]["verdict_acc"], "val_loss": rows[-1]["val_loss"],
-              "train_loss": rows[-1]["loss"], "wall_s": time.time() - t0}
-    print(f"{preset:>9}: {result['steps']} steps, {result['s_per_step']:.3f} s/step, verdicts "
+              "train_loss": rows[-1]["loss"], "wall_s": time.time() - t0, "precision": precision}
+    print(f"{preset:>9}: {result['steps']} steps in {precision}, {result['s_per_step']:.3f} s/step, verdicts "
           f"{result['verdict_acc']:.1%}, held-out loss {result['val_loss']:.3f}, {result['wall_s']:.0f} s in all",
           flush=True)
     return result

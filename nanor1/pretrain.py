@@ -1,6 +1,6 @@
 """Stage 0: pretrain the base model from scratch on the synthetic corpus (nanor1.corpus).
 
-    python -m nanor1.pretrain                        # cpu preset (the shipped base's recipe): ~7 min on 2 cores
+    python -m nanor1.pretrain                        # cpu preset (the shipped base's recipe): 7-21 min on 2 cores
     python -m nanor1.pretrain --preset=cpu_adamw     # the earlier recipe: AdamW, fp32, eager (~14 min)
     python -m nanor1.pretrain --preset=student       # 4 minutes: the 3-layer model (train_r1's distillation student)
     python -m nanor1.pretrain --resume               # continue a killed run exactly where it stopped
@@ -90,8 +90,10 @@ PRESETS = {  # model preset, steps, batch size, peak lr
 # stops, and a model learns to read two multi-digit numbers late; first tries that hit and check drills in the
 # corpus make it learn that (the verdict probe in the step line shows when). Muon for the blocks' matrices brings
 # the verdicts in fewer steps (its learning rate is the lever: too high or too low and they come late), bf16
-# autocast and torch.compile make each step cheaper. Committed as nanor1/base.pt (nanor1/base.py); the smaller
-# models, or fewer steps, guess their verdicts (docs/results.md).
+# autocast (on a CPU with bf16 instructions) and torch.compile make each step cheaper. Few caught slips ("Wait,
+# recompute" in arithmetic and linear): the base's aha rate should be the habit RL amplifies, countdown's retries.
+# Committed as nanor1/base.pt (nanor1/base.py); the smaller models, or fewer steps, guess their verdicts
+# (docs/results.md).
 # (***) The same model and corpus with AdamW for every parameter, fp32 and eager: the earlier recipe of the shipped
 # base, about twice as long; bench/pretrain.py measures the cpu preset against it.
 
