@@ -183,8 +183,8 @@ def test_r1_preset_runs_every_stage(name, tmp_path, monkeypatch, logits_dtypes):
     base = ["--base=scratch"] if p["base"] == "shipped" else []  # the shipped base is full-size (see zero_step)
     base += ["--student_base=scratch"] if p.get("student_base") == "shipped" else []  # the shipped student too
     train_r1.main([f"--preset={name}", f"--out_dir={out}", *base, "--cold_start_n=8", "--rl_steps=1", "--rs_prompts=2",
-                   "--rs_k=2", "--general_n=4", "--rm_pairs=16", "--rm_policy_prompts=2", "--all_rl_steps=2",
-                   "--eval_n=1", "--eval_k=1"])
+                   "--rs_k=2", "--general_n=4", "--rm_pairs=16", "--all_rl_steps=2", "--eval_n=1", "--eval_k=1",
+                   *(["--rm_policy_prompts=2"] if p.get("rm_policy_prompts") else [])])
     summary = json.loads((out / "summary.json").read_text())
     assert {"R1-Zero", "stage 1 cold start", "stage 2 reasoning RL", "stage 3 rejection SFT", "stage 4 all-scenario RL",
             "student distilled", "student R1-Zero RL"} <= set(summary["models"])
