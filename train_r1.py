@@ -32,7 +32,7 @@ steps of their own; the non-reasoning score is the exact-match accuracy of the t
 model never sees. Stages 2 and 4 do not mask truncated responses from the loss (R1-Zero here does, so that long
 retry chains can emerge): after the cold start the retries are there, and a response cut at the length cap is
 wrong and unreadable, so RL should learn to finish (--mask_truncated=True restores R1-Zero's setting);
---overlong_buffer=N adds DAPO's soft overlong punishment near the cap (off in the presets: measured, it cut no
+--overlong_buffer=N adds DAPO's soft overlong punishment near the cap (off in the cpu preset: measured, it cut no
 truncation and cost accuracy, docs/results.md).
 """
 import json
