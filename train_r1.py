@@ -183,7 +183,6 @@ class Run:
         self.rc, self.preset, self.device, self.tok = rc, preset, device, get_tokenizer()
         self.p = PRESETS[preset]
         self.root = os.path.dirname(rc.out_dir.rstrip("/")) or "."
-        self.overlong_buffer = self.p.get("overlong_buffer", 0) if rc.overlong_buffer < 0 else rc.overlong_buffer
 
     def dir(self, stage: str) -> str:
         return os.path.join(self.rc.out_dir, STAGE_DIRS[stage])
@@ -244,7 +243,7 @@ def stage1(run: Run, base_path: str) -> dict:
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
     gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.overlong_buffer)
+                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer)
     run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
     return {"grpo_config": asdict(gcfg.resolved())}
 
@@ -302,7 +301,7 @@ def stage4(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("3"), "model.pt"))
     rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which has learned the task
     rm_path = os.path.join(out, "reward_model.pt")
-    n_policy = run.p.get("rm_policy_prompts", 0) if run.rc.rm_policy_prompts < 0 else run.rc.rm_policy_prompts
+    n_policy = run.rc.rm_policy_prompts
     heldout_pairs = preference_pairs(random.Random(run.rc.seed + 4), max(16, run.rc.rm_pairs // 8),
                                      split="heldout")
     if n_policy:  # the reward model's accuracy on the mistakes the policy makes, on held-out prompts
@@ -350,7 +349,7 @@ def stage4(run: Run) -> dict:
         return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
 
     gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.overlong_buffer)
+                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer)
     trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
     return {"reward_model": rm_info, "rm_from_step": rm_start, "general_steps": sum(general),
@@ -402,8 +401,9 @@ def main(argv):
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
-    if rc.cold_start_max_tokens < 0:
-        rc.cold_start_max_tokens = PRESETS[preset].get("cold_start_max_tokens", 0)
+    for key in ("cold_start_max_tokens", "rm_policy_prompts", "overlong_buffer"):  # -1 means "the preset's" (or 0)
+        if getattr(rc, key) < 0:
+            setattr(rc, key, PRESETS[preset].get(key, 0))
     run = Run(rc, preset, device)
     preflight.check_r1(run, preset_config)  # every stage's settings now, not hours in (nanor1/preflight.py)
     unknown = [s for s in run.selected() if s not in STAGES]
