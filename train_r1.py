@@ -13,17 +13,19 @@ Stages (each writes model.pt, its metrics JSONL and plots, and stage.json with i
                 pretrained into out/base_<preset>, shared with train_zero.py); the student's base is shipped as well
   zero          R1-Zero, the row R1 is measured against: GRPO from the base with train_zero.py's settings and rewards
                 (accuracy + format), as many steps as stages 2 and 4 together
-  1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base
+  1 cold_start  ~1k long, readable, single-language chains of thought from the task world -> SFT of the base (a
+                countdown search has four tries; one that finds no hit says so and stops, rather than run to the cap)
   2 reasoning   GRPO from stage 1: accuracy + format + language consistency (rule rewards only)
-  3 rejection   sample k per train prompt from stage 2, keep the correct / well-formed / single-language /
-                finished / unique ones, add non-reasoning data (translating steps en<->zh), SFT the *base* 2 epochs
+  3 rejection   sample k per train prompt from stage 2, keep the correct (or honestly unresolved) / well-formed /
+                single-language / finished / unique ones, add non-reasoning data (translating steps en<->zh), SFT
+                the *base* 2 epochs
   4 all         GRPO from stage 3 at temperature 0.7: rule rewards on reasoning prompts; in the last part, some
                 steps of general prompts scored by a Bradley-Terry reward model (nanor1/reward_model.py)
   distill       a smaller student (the `student` base) SFT'd on the stage-3 data, against the same student given
                 R1-Zero RL from its own base with the RL budget of stage 2 (once per seed of --distill_seeds)
 The report (out/r1/report.md, report.png, report.html, summary.json) has one row per model (base, R1-Zero, stages
-1-4, the student's base, the distilled and the RL'd student), the change each stage makes to every column, and R1's
-claims against R1-Zero, each marked as holding or not.
+1-4, the student's base, the distilled and the RL'd student), the change each stage makes to every column, pass@1 by
+family and difficulty (where a stage gains or loses), and R1's claims against R1-Zero, each marked as holding or not.
 
 Deviations from the paper: the reward model is trained on synthetic pairs (reference answer vs one flaw) and on
 pairs of the stage-3 model's own right and wrong answers labelled by the exact checker, rather than on human
@@ -33,7 +35,8 @@ model never sees. Stages 2 and 4 do not mask truncated responses from the loss (
 retry chains can emerge): after the cold start the retries are there, and a response cut at the length cap is
 wrong and unreadable, so RL should learn to finish (--mask_truncated=True restores R1-Zero's setting);
 --overlong_buffer=N adds DAPO's soft overlong punishment near the cap (off in the cpu preset: measured, it cut no
-truncation and cost accuracy, docs/results.md).
+truncation and cost accuracy, docs/results.md). The cold start and the rejection filter keep countdown searches that
+end unresolved and say so (nanor1/r1_data.py); R1 kept correct responses only.
 """
 import json
 import os
@@ -93,6 +96,7 @@ class R1Config:
     general_n: int = 0               # stage 3 non-reasoning examples, at most
     general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k), up to general_n
     rm_pairs: int = 0                # reward-model training pairs (synthetic flaws)
+    rm_epochs: int = 0               # reward-model training epochs
     rm_policy_prompts: int = -1      # + pairs of the stage-3 model's own right and wrong answers to this many
                                      # general prompts (0: none; -1: the preset's)
     all_rl_steps: int = 0            # stage 4 GRPO steps
@@ -120,20 +124,21 @@ def zero_grpo(preset: str) -> dict:
 # could not be helped by distillation either (docs/results.md).
 PRESETS = {
     "tiny": dict(base="scratch", pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8,
-                 general_n=8, rm_pairs=16, all_rl_steps=2, eval_n=1, overlong_buffer=8,
+                 general_n=8, rm_pairs=16, rm_epochs=1, all_rl_steps=2, eval_n=1, overlong_buffer=8,
                  sft=dict(epochs=1, batch_size=8),
                  grpo=zero_grpo("tiny")),
     "cpu": dict(base="shipped", pretrain="cpu", student="student", student_base="shipped", cold_start_n=1000,
-                cold_start_max_tokens=280,  # 400 new tokens in RL: room for a trace that runs a little longer
-                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, rm_policy_prompts=256, all_rl_steps=30,
-                eval_n=8,
+                cold_start_max_tokens=340,  # 400 new tokens in RL: room for a trace that runs a little longer
+                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, rm_epochs=1, rm_policy_prompts=256,
+                all_rl_steps=30, eval_n=8,
                 sft=dict(epochs=2, batch_size=16),
                 grpo=zero_grpo("cpu")),
     "gpu": dict(base="scratch", pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000,
-                general_n=2000, rm_pairs=8000, all_rl_steps=200, eval_n=32, sft=dict(epochs=2, batch_size=64, lr=3e-4),
+                general_n=2000, rm_pairs=8000, rm_epochs=3, all_rl_steps=200, eval_n=32,
+                sft=dict(epochs=2, batch_size=64, lr=3e-4),
                 grpo=zero_grpo("gpu")),
 }
-SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "all_rl_steps", "eval_n")
+SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "rm_epochs", "all_rl_steps", "eval_n")
 METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate",
            "readable_rate")
 
@@ -151,6 +156,8 @@ def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
     hot = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, temperature=1.0, top_p=1.0,
                    max_new_tokens=max_new_tokens, seed=1234, langs=("zh",))
     row = {k: reasoning[k] for k in METRICS}
+    for group, prefix in (("by_family", ""), ("by_difficulty", "difficulty ")):  # where a stage gains or loses
+        row.update({f"pass@1/{prefix}{name}": r["pass@1"] for name, r in reasoning[group].items()})
     row["zh_lang_mix_rate"] = reasoning["by_lang"]["zh"]["lang_mix_rate"]
     row["zh_lang_mix_rate_T1"] = hot["lang_mix_rate"]
     row["general_pass@1"] = general["pass@1"]
@@ -319,7 +326,7 @@ def stage4(run: Run) -> dict:
             pairs += policy_pairs(model, run.tok, random.Random(run.rc.seed + 5), n_policy)
             print(f"  reward model: {sum(q['flaw'] == 'policy' for q in pairs)} pairs of the stage-3 model's own "
                   f"answers (right vs wrong) from {n_policy} general prompts, {run.rc.rm_pairs} synthetic")
-        rm_info = train_reward_model(rm, pairs, RMConfig(seed=run.rc.seed),
+        rm_info = train_reward_model(rm, pairs, RMConfig(epochs=run.rc.rm_epochs, seed=run.rc.seed),
                                      log=MetricsLog(os.path.join(out, "reward_model.jsonl")))
         save_checkpoint(rm_path, {"model": rm.state_dict(), "model_config": rm.backbone.cfg.to_dict(),
                                   "kind": "reward_model"})
@@ -457,7 +464,8 @@ def main(argv):
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
     _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
     table = report_table(summary["models"]) + "\n\nChange made by each stage (points; len in tokens):\n\n" + \
-        change_table(summary["models"]) + "\n\nR1's claims against R1-Zero, measured:\n\n" + \
+        change_table(summary["models"]) + "\n\nReasoning pass@1 by family and by difficulty:\n\n" + \
+        report_table(summary["models"], BREAKDOWN) + "\n\nR1's claims against R1-Zero, measured:\n\n" + \
         claims_text(summary["models"], summary["stages"].get("distill"))
     reused = [s for s, r in records.items() if r and s not in ran_now]
     timing = (f"this invocation {seconds / 60:.1f} min; stages run: {','.join(ran_now) or 'none'}"
@@ -519,11 +527,14 @@ CHANGES = [("R1-Zero", "base"), ("stage 1 cold start", "base"), ("stage 2 reason
            ("student R1-Zero RL", "student base"), ("student distilled", "student R1-Zero RL")]
 
 
-def report_table(models: dict) -> str:
+BREAKDOWN = [(f"pass@1/{name}", name, True) for name in (*FAMILIES, "difficulty 1", "difficulty 2", "difficulty 3")]
+
+
+def report_table(models: dict, columns=COLUMNS) -> str:
     fmt = lambda v, pct: "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.0f}")  # noqa: E731
-    lines = ["| model | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    lines = ["| model | " + " | ".join(c[1] for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, r in models.items():
-        lines.append(f"| {name} | " + " | ".join(fmt(r.get(k), pct) for k, _, pct in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(fmt(r.get(k), pct) for k, _, pct in columns) + " |")
     return "\n".join(lines)
 
 

@@ -6,24 +6,36 @@ and the non-reasoning set mixed into stage 3. Used by train_r1.py; printable wit
 Cold start: long, readable chains of thought from the task world's correct-by-construction traces, in the R1
 output format "reasoning, then a short summary, then the answer". Deviation: the summary is the last sentence
 *inside* <think> (R1 puts it after the reasoning token), because the strict format reward (recipe §9) accepts
-nothing between </think> and <answer>. Every example is in one language (no code-switching) and verified.
+nothing between </think> and <answer>. Every example is in one language (no code-switching) and verified: correct,
+or a countdown search that used up its tries and says so.
 
 Rejection sampling: keep a sampled response only if it is finished (not cut at the length cap), well-formed,
 correct, single-language, and not a duplicate of one already kept for the same prompt; every drop has a reason.
+Deviation: a countdown search that ends unresolved, as the cold start taught, is kept when what it says is true (no
+try of it reaches the target): R1 keeps correct responses only, and here a model fine-tuned on searches that always
+end in a hit searches on until the length cap cuts it off.
 """
 import collections
 import dataclasses
 import random
+import re
 
-from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency
+from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency, think_text
 from nanor1.tasks import (FAMILIES, GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem,
                           solution_trace, trace_parts, verify)
 from nanor1.tokenizer import get_tokenizer
 
-# Long-CoT habits (recipe §5: "long, readable"): every countdown miss is followed by another try until a hit,
-# most arithmetic/linear results are checked by the inverse operation, some slips are caught and fixed.
-COLD_START_HABITS = Habits(retry_after_miss=1.0, max_tries=5, check_inverse=0.8, slip_rate=0.25, switch_lang=0.0)
+# Long-CoT habits (recipe §5: "long, readable"): every countdown miss is followed by another try, up to four tries
+# (four tries of five numbers fit the RL length cap), most arithmetic/linear results are checked by the inverse
+# operation, some slips are caught and fixed. A share of the searches is not steered toward a hit, so some use up
+# their tries and end unresolved: with searches that always end in a hit, the model learned to search on until the
+# length cap cut it off, unfinished and unreadable (half of its countdown responses; docs/results.md).
+COLD_START_HABITS = Habits(retry_after_miss=1.0, max_tries=4, free_search=0.4, check_inverse=0.8, slip_rate=0.25,
+                           switch_lang=0.0)
 SUMMARY = {"en": "Summary: the answer is {answer}.", "zh": "总结：答案是 {answer}。"}
+NO_HIT = {"en": "no try reached the target", "zh": "没有一次凑出目标"}
+UNRESOLVED = {"en": f"Summary: {NO_HIT['en']}; the answer is the last try, {{answer}}.",
+              "zh": f"总结：{NO_HIT['zh']}，答案是最后一次尝试 {{answer}}。"}
 
 
 def sft_example(problem, response: str) -> dict:
@@ -33,10 +45,15 @@ def sft_example(problem, response: str) -> dict:
 
 
 def cold_start_example(problem, rng: random.Random, habits: Habits = COLD_START_HABITS) -> dict | None:
-    """{"prompt", "response", ...} or None if the trace is not a correct, single-language, well-formed answer."""
+    """{"prompt", "response", ...} or None if the trace is not a single-language, well-formed answer that is either
+    correct or a countdown search that used up its tries and says so (its answer is then its last, wrong, try)."""
     think, answer = trace_parts(problem, rng, habits)
-    response = format_response(f"{think} {SUMMARY[problem.lang].format(answer=answer)}", answer)
-    if not (verify(problem, answer) and format_ok(response) and language_consistency(response, problem) == 1.0):
+    solved = verify(problem, answer)
+    if not solved and problem.family != "countdown":
+        return None
+    summary = (SUMMARY if solved else UNRESOLVED)[problem.lang].format(answer=answer)
+    response = format_response(f"{think} {summary}", answer)
+    if not (format_ok(response) and language_consistency(response, problem) == 1.0):
         return None
     return sft_example(problem, response)
 
@@ -66,6 +83,7 @@ def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3,
             continue
         seen.add((p.family, p.data, p.lang))
         out.append(ex)
+        stats["unresolved_search"] += not verify(p, extract_answer(ex["response"]) or "")
     stats["kept"] = len(out)
     return out, dict(stats)
 
@@ -84,20 +102,40 @@ def general_examples(n: int, seed: int = 0, families=GENERAL_FAMILIES, zh: float
 # rejection sampling (stage 3)
 
 DROP_REASONS = ("truncated", "malformed", "wrong", "mixed_language", "duplicate")
+KEEP = ("keep", "keep_unresolved")
+_TRIES = re.compile(r"(?:\btry|试)\s+([0-9+\-*/() ]+?)\s*[:：]")
+
+
+def honest_unresolved(completion: str, problem) -> bool:
+    """A countdown response that ends as the cold start taught (a search that used up its tries, a summary saying so),
+    and whose claim is true: it shows at least one try, the answer is one of them, and none of them reaches the
+    target. Every statement of it is checked, so it is kept as a correct one is: dropping it would leave the next
+    model only searches that end in a hit, and those search on past the length cap (docs/results.md)."""
+    if problem.family != "countdown":
+        return False
+    think = think_text(completion)
+    if NO_HIT.get(problem.lang, NO_HIT["en"]) not in think:
+        return False
+    tries = [t.strip() for t in _TRIES.findall(think)]
+    answer = (extract_answer(completion) or "").strip()
+    return bool(tries) and answer in tries and not any(verify(problem, t) for t in tries)
 
 
 def judge_sample(completion: str, problem, truncated: bool) -> str:
-    """'keep' or the first reason to drop, in the order of DROP_REASONS."""
+    """'keep', 'keep_unresolved' (honest_unresolved) or the first reason to drop, in the order of DROP_REASONS."""
     if truncated:
         return "truncated"
     if not format_ok(completion):
         return "malformed"
+    kept = "keep"
     answer = extract_answer(completion)
     if answer is None or not verify(problem, answer):
-        return "wrong"
+        if not honest_unresolved(completion, problem):
+            return "wrong"
+        kept = "keep_unresolved"
     if is_lang_mixed(completion, problem) or language_consistency(completion, problem) < 1.0:
         return "mixed_language"
-    return "keep"
+    return kept
 
 
 def rejection_filter(samples: list[dict]) -> tuple[list[dict], dict]:
@@ -108,10 +146,10 @@ def rejection_filter(samples: list[dict]) -> tuple[list[dict], dict]:
         problem, text = s["problem"], s["completion"].replace(EOS, "").strip()
         verdict = judge_sample(text, problem, s["truncated"])
         key = (format_prompt(problem), " ".join(text.split()))
-        if verdict == "keep" and key in seen:
+        if verdict in KEEP and key in seen:
             verdict = "duplicate"
         counts[verdict] += 1
-        if verdict == "keep":
+        if verdict in KEEP:
             seen.add(key)
             kept.append(sft_example(problem, text))
     counts["drawn"] = len(samples)

@@ -48,22 +48,31 @@ class RewardModel(nn.Module):
         backbone.load_state_dict(policy.state_dict())
         return cls(backbone)
 
-    def forward(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """ids (B, T) left-padded, pad (B,) -> scores (B,): the head on the mean hidden state of each row's tokens.
+    def forward(self, ids: torch.Tensor, pad: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
+        """ids (B, T) left-padded, pad (B,), start (B,) the first column of each row's response -> scores (B,): the
+        head on the mean hidden state of the response's tokens (of all tokens but padding if start is None).
         Mean, not the last token: every response ends "</answer> <eos>", and a flaw such as an answer in the wrong
         language is a property of many positions, which a mean carries directly (measured: read at the last token,
-        the reward model could not tell an untranslated answer from a translation, 40% held-out pair accuracy)."""
+        the reward model could not tell an untranslated answer from a translation, 40% held-out pair accuracy).
+        The response only: a translation prompt is ~360 tokens, and in a mean over prompt and response the few
+        tokens where chosen and rejected differ weigh little (docs/results.md)."""
         hidden = self.backbone(ids, pad=pad, return_hidden=True)                    # (B, T, C)
         cols = torch.arange(ids.size(1), device=ids.device)
-        keep = (cols[None, :] >= pad[:, None]).float().unsqueeze(-1)                # (B, T, 1): not padding
+        first = pad if start is None else start
+        keep = (cols[None, :] >= first[:, None]).float().unsqueeze(-1)              # (B, T, 1): read
         pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)                  # (B, C)
         return self.head(pooled).squeeze(-1)
 
     def encode(self, tok, prompts: list[str], responses: list[str]):
+        """-> ids (B, T) left-padded, pad (B,), start (B,): where each row's response (with its <eos>) begins."""
         limit = self.backbone.cfg.max_seq_len
-        seqs = [([tok.bos_id] + tok.encode(p) + tok.encode(r) + [tok.eos_id])[-limit:]  # keep the end: the answer
-                for p, r in zip(prompts, responses)]
-        return left_pad(seqs, tok.pad_id, next(self.parameters()).device)
+        seqs, lens = [], []
+        for p, r in zip(prompts, responses):
+            resp = tok.encode(r) + [tok.eos_id]
+            seqs.append(([tok.bos_id] + tok.encode(p) + resp)[-limit:])  # keep the end: the answer
+            lens.append(min(len(resp), limit))
+        ids, pad = left_pad(seqs, tok.pad_id, next(self.parameters()).device)
+        return ids, pad, torch.tensor([ids.size(1) - n for n in lens], device=ids.device)
 
     @torch.no_grad()
     def score(self, tok, prompts: list[str], responses: list[str], batch_size: int = 64) -> torch.Tensor:
@@ -183,8 +192,7 @@ def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=No
 
     def batch_loss(batch):
         prompts = [p["prompt"] for p in batch] * 2
-        ids, pad = rm.encode(tok, prompts, [p["chosen"] for p in batch] + [p["rejected"] for p in batch])
-        scores = rm(ids, pad)                                                           # (2b,)
+        scores = rm(*rm.encode(tok, prompts, [p["chosen"] for p in batch] + [p["rejected"] for p in batch]))  # (2b,)
         right = (scores[:len(batch)] > scores[len(batch):]).float().mean()
         return bradley_terry_loss(scores[:len(batch)], scores[len(batch):]), float(right)
     return fit(rm, pairs, batch_loss, cfg, "reward model", log, quiet)

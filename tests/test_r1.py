@@ -1,5 +1,6 @@
 """The R1 recipe's pieces (nanor1/r1_data.py, nanor1/sft.py, nanor1/reward_model.py) and train_r1.py end to end
 on tiny configs."""
+import collections
 import dataclasses
 import json
 import os
@@ -14,7 +15,8 @@ import torch.nn.functional as F
 import train_r1
 
 from nanor1.model import GPT, ModelConfig
-from nanor1.r1_data import build_cold_start, cold_start_example, general_examples, judge_sample, rejection_filter
+from nanor1.r1_data import (NO_HIT, build_cold_start, cold_start_example, general_examples, judge_sample,
+                            rejection_filter)
 from nanor1.reward_model import (RewardModel, RMConfig, bradley_terry_loss, pair_accuracy, policy_pairs,
                                  preference_pairs, train_reward_model)
 from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
@@ -30,7 +32,7 @@ tok = get_tokenizer()
 
 def test_cold_start_examples_are_correct_well_formed_single_language_and_long():
     rng = random.Random(3)
-    n_wait = 0
+    n_wait = n_unresolved = 0
     for i in range(150):
         p = sample_problem(rng, FAMILIES[i % 3], rng.randint(1, 3), ("en", "zh")[i % 2])
         e = cold_start_example(p, rng)
@@ -38,11 +40,16 @@ def test_cold_start_examples_are_correct_well_formed_single_language_and_long():
         r = e["response"]
         assert format_ok(r), r
         assert language_consistency(r, p) == 1.0 and not is_lang_mixed(r, p), r
-        assert verify(p, extract_answer(r)), r
         think = r.split("</think>")[0]
-        assert ("Summary: the answer is" in think) if p.lang == "en" else ("总结：答案是" in think)
+        if verify(p, extract_answer(r)):
+            assert ("Summary: the answer is" in think) if p.lang == "en" else ("总结：答案是" in think)
+        else:  # only a countdown search that used up its tries, and says so
+            assert p.family == "countdown" and NO_HIT[p.lang] in think
+            assert think.count("Wait") + think.count("等等") == 3  # four tries
+            n_unresolved += 1
         n_wait += "Wait" in r or "等等" in r
     assert n_wait > 20  # long CoT: searches and checks caught, not single guesses
+    assert 0 < n_unresolved < 25
 
 
 def test_cold_start_builder_counts_and_dedups():
@@ -140,7 +147,42 @@ def test_rejection_filter_keeps_and_drops_the_right_cases():
     assert counts == {"keep": 1, "duplicate": 2, "truncated": 1, "malformed": 1, "drawn": 5}
 
 
+def test_unresolved_searches_are_kept_only_when_what_they_say_is_true():
+    """The cold start's countdown searches that use up their tries say so and answer the last try; the stage-3 filter
+    keeps such a response only if none of its tries reaches the target (a false "no try reached it" is wrong)."""
+    rng, seen = random.Random(0), collections.Counter()
+    for _ in range(300):
+        p = sample_problem(rng, "countdown", rng.randint(1, 3), rng.choice(("en", "zh")))
+        ex = cold_start_example(p, rng)
+        verdict = judge_sample(ex["response"], p, truncated=False)
+        seen[verdict] += 1
+        assert verdict == ("keep" if verify(p, extract_answer(ex["response"])) else "keep_unresolved")
+        if verdict == "keep_unresolved":  # the same response with a hitting try among its tries: a false claim
+            lie = ex["response"].replace("<think> ", f"<think> try {p.answer}: {p.data[-1]}. ", 1)
+            assert judge_sample(lie, p, False) == "wrong"
+    assert seen["keep"] > 100 and seen["keep_unresolved"] > 20, seen
+    p = dataclasses.replace(sample_problem(random.Random(0), "linear", 2), lang="en")
+    assert judge_sample(f"<think> {NO_HIT['en']} </think> <answer> {int(p.answer) + 1} </answer>", p, False) == "wrong"
+
+
 # ----------------------------------------------------------------------------- reward model
+
+def test_reward_model_reads_the_response_only():
+    """encode's start column is where the response (and its <eos>) begins, in every row of a left-padded batch; the
+    score is the head on the mean hidden state of those columns."""
+    torch.manual_seed(0)
+    rm = RewardModel(GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size)))
+    prompts = ["User: a short one. Assistant:", "User: " + "long " * 30 + "Assistant:"]
+    responses = ["<answer> 1 </answer>", "x"]
+    ids, pad, start = rm.encode(tok, prompts, responses)
+    for i, r in enumerate(responses):
+        assert ids[i, start[i]:].tolist() == tok.encode(r) + [tok.eos_id]
+        assert ids[i, pad[i]:start[i]].tolist() == [tok.bos_id] + tok.encode(prompts[i])
+    torch.nn.init.normal_(rm.head.weight)  # (zero at init: every score 0)
+    hidden = rm.backbone(ids, pad=pad, return_hidden=True)
+    expect = rm.head(torch.stack([hidden[i, start[i]:].mean(0) for i in range(2)])).squeeze(-1)
+    assert torch.allclose(rm(ids, pad, start), expect, atol=1e-5)
+
 
 def test_bradley_terry_loss():
     assert abs(float(bradley_terry_loss(torch.tensor([0.0]), torch.tensor([0.0]))) - 0.6931) < 1e-4

@@ -82,6 +82,18 @@ def test_countdown_search_reaches_a_hit_within_five_tries():
         assert trace.count("try ") <= 5 and verify(p, extract_answer(trace))
 
 
+def test_countdown_free_search_may_use_up_its_tries():
+    """A free search is not steered: it stops at a hit or after max_tries (then its answer, the last try, misses)."""
+    rng, unresolved = random.Random(6), 0
+    for _ in range(300):
+        p = sample_problem(rng, "countdown", 3, "en")
+        trace = solution_trace(p, rng, Habits(retry_after_miss=1.0, max_tries=4, free_search=1.0))
+        hit = verify(p, extract_answer(trace))
+        assert trace.count("try ") <= 4 and (hit or trace.count("try ") == 4)
+        unresolved += not hit
+    assert unresolved > 150
+
+
 def test_countdown_traces_that_give_up_answer_wrong():
     rng, gave_up = random.Random(5), 0
     for _ in range(300):

@@ -93,7 +93,8 @@ def segments(data, rng: random.Random, habits):
     """(steps, answer): one step per try. First try: random operators. After a miss the trace gives up
     (prob. 1 - retry_after_miss, answering the wrong try) or searches: each retry changes one operator,
     toward a hit with prob. TOWARD_HIT, and always toward when a random move could leave a hit out of
-    reach, so a search reaches a hit within max_tries whenever max_tries >= len(numbers) (always at 5)."""
+    reach, so a search reaches a hit within max_tries whenever max_tries >= len(numbers) (always at 5).
+    A free search (prob. habits.free_search) is never steered: it stops at a hit or after max_tries, unresolved."""
     nums, target = list(data[:-1]), data[-1]
     hits = [h for h in itertools.product(OPS, repeat=len(nums) - 1) if evaluate(nums, h) == target]
     if habits.first_try_hit > 0 and rng.random() < habits.first_try_hit:  # (no draw at 0: old corpora unchanged)
@@ -102,13 +103,14 @@ def segments(data, rng: random.Random, habits):
         ops = tuple(rng.choice(OPS) for _ in range(len(nums) - 1))
     steps, tried = [render_try(nums, target, ops, retry=False)], {ops}
     if ops not in hits and rng.random() < habits.retry_after_miss:
+        free = habits.free_search > 0 and rng.random() < habits.free_search  # (no draw at 0: corpora unchanged)
         while ops not in hits and len(steps) < habits.max_tries:
             neighbours = [ops[:i] + (o,) + ops[i + 1:] for i in range(len(ops)) for o in OPS if o != ops[i]]
             closer = [n for n in neighbours if _distance(n, hits) < _distance(ops, hits)]
             # a random move may take us one step further away, so it is allowed only while a hit stays
             # reachable afterwards: distance + 1 <= tries left after this one
-            forced = _distance(ops, hits) + 1 > habits.max_tries - len(steps) - 1
-            if forced or rng.random() < TOWARD_HIT:
+            forced = not free and _distance(ops, hits) + 1 > habits.max_tries - len(steps) - 1
+            if forced or (not free and rng.random() < TOWARD_HIT):
                 ops = rng.choice(closer)
             else:  # genuine search: any one-operator change, preferring ones not tried yet
                 ops = rng.choice([n for n in neighbours if n not in tried] or neighbours)

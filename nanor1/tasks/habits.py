@@ -18,3 +18,5 @@ class Habits:
     switch_lang: float = 0.0        # the trace switches language (en<->zh) at a random step
     first_try_hit: float = 0.0      # countdown: the first try hits with this prob. (else random), so a check's
                                     # "yes"/"no" cannot be guessed from the try's position (the cpu pretraining preset)
+    free_search: float = 0.0        # countdown: a search is not steered toward a hit with this prob.: it may use up
+                                    # max_tries without one and stop there (the cold start's unresolved searches)
