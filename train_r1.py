@@ -613,9 +613,9 @@ def stage_notes(stages: dict) -> str:
 
 
 def plot_report(models: dict, path: str) -> None:
-    keys = [("pass@1", "reasoning pass@1"), ("general_pass@1", "non-reasoning score"),
+    keys = [("pass@1", "reasoning pass@1"), ("readable_rate", "readable"), ("general_pass@1", "non-reasoning score"),
             ("zh_lang_mix_rate_T1", "language mixing (zh prompts, T=1)"), ("mean_len", "mean length (tokens)")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6))
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.6))
     names = list(models)
     for ax, (k, title) in zip(axes, keys):
         vals = [models[n].get(k) or 0.0 for n in names]
