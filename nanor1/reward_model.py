@@ -1,6 +1,6 @@
 """A learned preference reward: a small transformer with a scalar head, trained on (chosen, rejected) pairs with
 the Bradley-Terry loss. R1 stage 4 scores general (non-reasoning) prompts with such a model, reasoning prompts with
-rules (recipe §3, §5). The score is the head applied to the mean final hidden state of the sequence.
+rules (recipe §3, §5). The score is the head applied to the mean final hidden state of the response.
 
     from nanor1.reward_model import RewardModel, preference_pairs, train_reward_model
     rm = RewardModel.from_policy(model)                 # backbone initialised from a policy checkpoint
@@ -54,7 +54,7 @@ class RewardModel(nn.Module):
         Mean, not the last token: every response ends "</answer> <eos>", and a flaw such as an answer in the wrong
         language is a property of many positions, which a mean carries directly (measured: read at the last token,
         the reward model could not tell an untranslated answer from a translation, 40% held-out pair accuracy).
-        The response only: a translation prompt is ~360 tokens, and in a mean over prompt and response the few
+        The response only: template and question are 100-360 tokens, and in a mean over prompt and response the few
         tokens where chosen and rejected differ weigh little (docs/results.md)."""
         hidden = self.backbone(ids, pad=pad, return_hidden=True)                    # (B, T, C)
         cols = torch.arange(ids.size(1), device=ids.device)
