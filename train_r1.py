@@ -65,7 +65,7 @@ from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pa
 from nanor1.rewards import combined_reward, format_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
-from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
+from nanor1.tasks import DIFFICULTIES, FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
 from nanor1.tokenizer import get_tokenizer
 from train_zero import PRESETS as ZERO_PRESETS  # R1-Zero's GRPO settings: the R1-Zero row's, and stages 2 and 4's
 
@@ -527,7 +527,7 @@ CHANGES = [("R1-Zero", "base"), ("stage 1 cold start", "base"), ("stage 2 reason
            ("student R1-Zero RL", "student base"), ("student distilled", "student R1-Zero RL")]
 
 
-BREAKDOWN = [(f"pass@1/{name}", name, True) for name in (*FAMILIES, "difficulty 1", "difficulty 2", "difficulty 3")]
+BREAKDOWN = [(f"pass@1/{name}", name, True) for name in (*FAMILIES, *(f"difficulty {d}" for d in DIFFICULTIES))]
 
 
 def report_table(models: dict, columns=COLUMNS) -> str:

@@ -48,9 +48,9 @@ class RewardModel(nn.Module):
         backbone.load_state_dict(policy.state_dict())
         return cls(backbone)
 
-    def forward(self, ids: torch.Tensor, pad: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
-        """ids (B, T) left-padded, pad (B,), start (B,) the first column of each row's response -> scores (B,): the
-        head on the mean hidden state of the response's tokens (of all tokens but padding if start is None).
+    def forward(self, ids: torch.Tensor, pad: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) left-padded, pad (B,), start (B,) the first column of each row's response (encode gives all
+        three) -> scores (B,): the head on the mean hidden state of the response's tokens.
         Mean, not the last token: every response ends "</answer> <eos>", and a flaw such as an answer in the wrong
         language is a property of many positions, which a mean carries directly (measured: read at the last token,
         the reward model could not tell an untranslated answer from a translation, 40% held-out pair accuracy).
@@ -58,8 +58,7 @@ class RewardModel(nn.Module):
         tokens where chosen and rejected differ weigh little (docs/results.md)."""
         hidden = self.backbone(ids, pad=pad, return_hidden=True)                    # (B, T, C)
         cols = torch.arange(ids.size(1), device=ids.device)
-        first = pad if start is None else start
-        keep = (cols[None, :] >= first[:, None]).float().unsqueeze(-1)              # (B, T, 1): read
+        keep = (cols[None, :] >= start[:, None]).float().unsqueeze(-1)              # (B, T, 1): the response
         pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)                  # (B, C)
         return self.head(pooled).squeeze(-1)
 
