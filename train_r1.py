@@ -47,15 +47,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from nanor1 import preflight
+from nanor1 import preflight, reward_modules
 from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
                                save_training_checkpoint)
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.evaluate import evaluate
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
-from nanor1.metrics import (STEP_HEADER, MetricsLog, format_step, plot_metrics, plt,  # plt: file-only backend
-                            save_figure, write_atomic)
+from nanor1.metrics import (MetricsLog, extra_terms, format_step, plot_metrics, plt,  # plt: file-only backend
+                            save_figure, step_header, write_atomic)
 from nanor1.base import resolve_base
 from nanor1.pretrain import preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
@@ -67,7 +67,7 @@ from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
 from nanor1.tasks import DIFFICULTIES, FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
 from nanor1.tokenizer import get_tokenizer
-from train_zero import PRESETS as ZERO_PRESETS  # R1-Zero's GRPO settings: the R1-Zero row's, and stages 2 and 4's
+from nanor1.zero_presets import PRESETS as ZERO_PRESETS  # R1-Zero's GRPO settings: its row's, stages 2, 4's
 
 # -----------------------------------------------------------------------------
 # config
@@ -103,6 +103,8 @@ class R1Config:
     rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
     general_frac: float = 0.5        # stage 4, last part: share of general prompts
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards of stages 2 and 4 (recipe §3)
+    rewards: str = ""                # your reward modules (.py paths or dotted names), loaded first: their rewards
+                                     # can be weighted in --reasoning_weights (nanor1/reward_modules.py)
     mask_truncated: bool = False     # stages 2 and 4: mask responses cut at the length cap from the loss, as R1-Zero
                                      # does; off, a cut response scores 0 and RL learns to finish (docs/results.md)
     overlong_buffer: int = -1        # stages 2 and 4: DAPO's soft overlong punishment over the last N tokens before
@@ -172,15 +174,16 @@ def run_grpo(trainer: GRPOTrainer, resume: bool, title: str) -> GRPOTrainer:
     if resume and os.path.exists(state):
         load_training_checkpoint(state, trainer)
         print(f"  resumed {state} at step {trainer.step}")
-    print(STEP_HEADER)
+    print(step_header(trainer.weights))
     every = max(1, trainer.cfg.steps // 5)
     while trainer.step < trainer.cfg.steps:
-        print(format_step(train_step(trainer)))
+        print(format_step(train_step(trainer), trainer.weights))
         if trainer.step % every == 0 or trainer.step == trainer.cfg.steps:
             save_training_checkpoint(state, trainer, {})
     barrier()  # other ranks load model.pt next (evaluation, next stage): wait until rank 0 has written it
     plot_metrics(os.path.join(trainer.out_dir, "train.jsonl"), os.path.join(trainer.out_dir, "train.png"),
-                 ["reward", "r_accuracy", "len_mean", "aha_rate", "lang_mix_rate", "kl"], title=title)
+                 ["reward", "r_accuracy", "len_mean", "aha_rate", "lang_mix_rate", "kl",
+                  *(f"r_{t}" for t in extra_terms(trainer.weights))], title=title)
     return trainer
 
 
@@ -216,7 +219,7 @@ class Run:
             raise SystemExit(f"error: {e} (run the earlier stages first, e.g. --stages=1,2,3)")
 
     def grpo_config(self, **overrides) -> GRPOConfig:
-        return GRPOConfig(**{**self.p["grpo"], "seed": self.rc.seed, **overrides})
+        return GRPOConfig(**{**self.p["grpo"], "seed": self.rc.seed, "rewards": self.rc.rewards, **overrides})
 
     def trainer(self, model, gcfg: GRPOConfig, out_dir: str, **hooks) -> GRPOTrainer:
         return GRPOTrainer(model, gcfg, out_dir, self.tok, log_name="train", resume=self.rc.resume, **hooks)
@@ -405,6 +408,7 @@ def main(argv):
     preset = rc.preset if rc.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
     if preset not in PRESETS:
         raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
+    reward_modules.resolve(rc.rewards, rc.reasoning_weights, "--reasoning_weights")  # may define weighted names
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
     for key in SIZES:  # 0 means "the preset's"
         setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])

@@ -4,6 +4,8 @@
     python train_zero.py --base=scratch       # pretrain that base first (nanor1/pretrain.py, 7-21 min), then that RL
     python train_zero.py --base=out/base/model.pt --steps=40   # another base; override any GRPO knob
     python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
+    python train_zero.py --rewards=my_rewards.py --reward_weights=accuracy=1,format=0.25,mine=0.1 --out_dir=out/mine
+                                              # a reward of your own (nanor1/reward_modules.py; README)
     torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu   # N GPUs; see nanor1/distributed.py
 
 Sections: config -> stage 0 (the base model: shipped, pretrained from scratch, or a file) -> evaluate the base ->
@@ -22,17 +24,19 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from nanor1 import preflight
+from nanor1 import cpu_threads, preflight, reward_modules
 from nanor1.base import resolve_base
 from nanor1.checkpoint import CheckpointError, load_model, load_training_checkpoint, save_training_checkpoint
 from nanor1.config import parse_overrides_multi
 from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
-from nanor1.metrics import STEP_HEADER, format_step, plot_metrics, write_atomic
+from nanor1.metrics import (extra_terms, format_step, plot_metrics, read_jsonl, reward_terms_summary, step_header,
+                            write_atomic)
 from nanor1.pretrain import preset_config
 from nanor1.report import write_report
 from nanor1.tokenizer import get_tokenizer
+from nanor1.zero_presets import PRESETS, eval_interval
 
 # -----------------------------------------------------------------------------
 # config
@@ -43,28 +47,14 @@ class ZeroConfig:
     preset: str = "cpu"             # cpu (the default, CPU or CUDA) | tiny (tests) | gpu (a larger run, from scratch)
     base: str = ""                  # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
     out_dir: str = "out/zero"
-    eval_every: int = 0             # steps between held-out evaluations (0: steps / 8)
+    eval_every: int = 0             # steps between held-out evaluations (0: ~8 in the run, >= 5 steps apart)
     eval_n_per_cell: int = 0        # held-out problems per (family, difficulty) (0: preset)
     eval_k: int = 4                 # samples per problem (pass@1 averages them, cons@k votes)
     eval_temperature: float = 0.6   # recipe §6
     resume: bool = False
     device: str = "auto"
+    threads: str = "auto"           # torch CPU threads: auto (measured, re-checked on a busy machine) | a number
 
-
-# Small-world settings (measured, docs/results.md): KL 0.05 anchors the reasoning (recipe §9: without it the
-# arithmetic in <think> decays); RL prompts are difficulty 1-2, where a search of a few tries can succeed (the
-# held-out evaluation still covers 1-3). Long retry chains that hit the length cap would score 0 and teach RL to
-# stop retrying, so truncated completions are masked from the loss (DAPO overlong filtering, recipe §2).
-SMALL_WORLD = dict(beta=0.05, lr=2e-4, max_new_tokens=400, mask_truncated_completions=True, difficulties="1,2")
-PRESETS = {  # where the base comes from, its pretraining preset (for --base=scratch), GRPO overrides, eval size
-    "tiny": dict(base="scratch", pretrain="tiny", eval_n=1,
-                 grpo=dict(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
-    "cpu": dict(base="shipped", pretrain="cpu", eval_n=8,
-                grpo=dict(SMALL_WORLD, steps=120, prompts_per_step=16, num_generations=8)),
-    "gpu": dict(base="scratch", pretrain="gpu", eval_n=32,
-                grpo=dict(steps=200, prompts_per_step=32, num_generations=16, max_new_tokens=1024, lr=3e-5,
-                          beta=0.01, mask_truncated_completions=True, micro_batch_rows=128)),
-}
 
 METRIC_KEYS = ("pass@1", "cons@k", "pass@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "acc_aha",
                "acc_no_aha", "acc_retry_after_miss", "acc_stop_after_miss", "truncation_rate", "verdict_acc",
@@ -74,6 +64,7 @@ METRIC_KEYS = ("pass@1", "cons@k", "pass@k", "format_rate", "lang_mix_rate", "me
 def main(argv):
     zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
     device = init_distributed(zcfg.device)  # under torchrun: join the group (rank 0 alone writes and prints)
+    cpu_threads.configure(zcfg.threads, device if world() == 1 else "distributed")
     explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
     preset = zcfg.preset
     if preset not in PRESETS:
@@ -84,7 +75,7 @@ def main(argv):
             setattr(gcfg, k, v)
     preflight.check_zero(p, gcfg, zcfg, preset_config)  # every setting now, not after pretraining
     n_eval = zcfg.eval_n_per_cell or p["eval_n"]
-    eval_every = zcfg.eval_every or max(1, gcfg.steps // 8)
+    eval_every = zcfg.eval_every or eval_interval(gcfg.steps)
     os.makedirs(zcfg.out_dir, exist_ok=True)
     tok = get_tokenizer()
     t_start = time.time()
@@ -103,9 +94,14 @@ def main(argv):
         raise SystemExit(f"error: {e}")
     t_pretrain = time.time() - t_start
 
+    eval_seconds = []  # each held-out evaluation's time (summary.json; bench/zero.py splits the run's time)
+
     def run_eval():
-        return evaluate(model, tok, n_per_cell=n_eval, k=zcfg.eval_k, temperature=zcfg.eval_temperature,
-                        max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=3)
+        t0 = time.time()
+        res = evaluate(model, tok, n_per_cell=n_eval, k=zcfg.eval_k, temperature=zcfg.eval_temperature,
+                       max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=3)
+        eval_seconds.append(time.time() - t0)
+        return res
 
     # -------------------------------------------------------------------------
     # the base, evaluated with the R1-Zero template on held-out problems
@@ -131,13 +127,13 @@ def main(argv):
 
     # -------------------------------------------------------------------------
     # GRPO
-    print(STEP_HEADER)
+    print(step_header(trainer.weights))
     bar = tqdm(total=gcfg.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
                disable=not sys.stderr.isatty() or not is_main())  # a live bar on a terminal, rank 0's only
     while trainer.step < gcfg.steps:
         row = train_step(trainer)
         bar.update(1)
-        bar.write(format_step(row))
+        bar.write(format_step(row, trainer.weights))
         if trainer.step % eval_every == 0 or trainer.step == gcfg.steps:
             res = run_eval()
             res["step"] = trainer.step
@@ -152,7 +148,7 @@ def main(argv):
                 save_training_checkpoint(os.path.join(zcfg.out_dir, "best.pt"), trainer, {"eval": best})
             save_training_checkpoint(state_path, trainer, {"base_eval": base_eval, "curve": curve, "best": best,
                                                            "last_eval": res})
-            _plots(zcfg.out_dir)
+            _plots(zcfg.out_dir, trainer.weights)
     bar.close()
 
     # -------------------------------------------------------------------------
@@ -160,12 +156,17 @@ def main(argv):
     final = final or run_eval()  # --steps=0: the base is the final model
     seconds = time.time() - t_start
     summary = {"preset": preset, "seconds": round(seconds, 1), "seconds_pretrain": round(t_pretrain, 1),
+               "seconds_eval": round(sum(eval_seconds), 1),
                "base_checkpoint": base_path, "grpo_config": asdict(trainer.cfg),
                "base": _point(base_eval), "final": _point(final), "best": best, "curve": curve,
-               "samples_base": base_eval.get("samples", []), "samples_final": final.get("samples", [])}
+               "samples_base": base_eval.get("samples", []), "samples_final": final.get("samples", []),
+               # which reward made the run: its weights, the modules --rewards loaded (file, sha256), each term's
+               # batch means
+               "rewards": {"weights": trainer.weights, "modules": reward_modules.provenance(trainer.cfg.rewards),
+                           "terms": reward_terms_summary(read_jsonl(trainer.log.path), trainer.weights)}}
     if is_main():
         write_atomic(os.path.join(zcfg.out_dir, "summary.json"), json.dumps(summary, indent=1))
-    _plots(zcfg.out_dir)
+    _plots(zcfg.out_dir, trainer.weights)
     if is_main():  # the plots, the table and the kept responses in one page (after the plots it embeds)
         write_report(zcfg.out_dir, summary, title=f"nanor1 R1-Zero, preset {preset}")
     print("\nheld-out, before (base) and after (R1-Zero RL):")
@@ -193,11 +194,12 @@ def _write_curve(out_dir, curve):
             f.write(json.dumps({k: v for k, v in c.items() if not isinstance(v, (dict, list))}) + "\n")
 
 
-def _plots(out_dir):
+def _plots(out_dir, terms=()):
     plot_metrics(os.path.join(out_dir, "curve.jsonl"), os.path.join(out_dir, "curve.png"),
                  ["pass@1", "mean_len", "aha_rate", "format_rate"], title="R1-Zero: held-out evaluation vs RL step")
     plot_metrics(os.path.join(out_dir, "train.jsonl"), os.path.join(out_dir, "train.png"),
-                 ["reward", "r_accuracy", "len_mean", "aha_rate", "kl", "zero_std_frac"],
+                 ["reward", "r_accuracy", "len_mean", "aha_rate", "kl", "zero_std_frac",
+                  *(f"r_{t}" for t in extra_terms(terms))],  # each reward term of --reward_weights beyond these
                  title="R1-Zero: training batch vs RL step")
 
 

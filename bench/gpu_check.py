@@ -118,9 +118,9 @@ def grpo_times(rows: list[dict]) -> dict:
 # the stages
 
 def stages(cfg: CheckConfig) -> list[Stage]:
-    import train_zero
     from nanor1.pretrain import PRESETS as PRETRAIN
-    out, p = os.path.abspath(cfg.out), train_zero.PRESETS[cfg.preset]
+    from nanor1.zero_presets import PRESETS as ZERO
+    out, p = os.path.abspath(cfg.out), ZERO[cfg.preset]
     g, model = p["grpo"], PRETRAIN[p["pretrain"]]["model"]
     runs, peak = os.path.join(out, "runs"), [PY, __file__, "--worker=peak", "--"]
     base = os.path.join(runs, cfg.preset, "base")
@@ -203,17 +203,17 @@ def run_stage(stage: Stage, out: str, seconds_left: float, cuda: bool) -> dict:
 # the extrapolation of the preset's full run
 
 def extrapolate(preset_name: str, results: dict) -> dict | None:
-    import train_zero
     from nanor1.pretrain import PRESETS as PRETRAIN
+    from nanor1.zero_presets import PRESETS as ZERO, eval_interval
     get = lambda stage, key: results.get(stage, {}).get("result", {}).get(key)  # noqa: E731
     pre_s, eval_s, grpo_s = (get("gpu_pretrain", "seconds_per_step"), get("gpu_eval", "seconds"),
                              get("gpu_grpo", "seconds"))
     if not (pre_s and eval_s and grpo_s):
         return None
-    p = train_zero.PRESETS[preset_name]
+    p = ZERO[preset_name]
     pre_steps = 0 if p.get("base") == "shipped" else PRETRAIN[p["pretrain"]]["steps"]  # a shipped base: none
     grpo_steps = p["grpo"]["steps"]
-    every = max(1, grpo_steps // 8)  # train_zero's default --eval_every
+    every = eval_interval(grpo_steps)  # train_zero's default --eval_every
     n_evals = 1 + sum(1 for s in range(1, grpo_steps + 1) if s % every == 0 or s == grpo_steps)  # + the base's
     parts = {"pretraining": (pre_steps, pre_s), "grpo": (grpo_steps, grpo_s), "evaluation": (n_evals, eval_s)}
     out = {name: {"count": n, "seconds_each": round(s, 3), "minutes": round(n * s / 60, 1)}

@@ -15,17 +15,17 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-import train_zero  # noqa: E402
 from nanor1.base import load_shipped  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer, group_advantages, step_generators, token_weights  # noqa: E402
 from nanor1.optim import lr_at  # noqa: E402
+from nanor1.zero_presets import PRESETS  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "walkthrough.md")
 SHOW_CHARS = 360  # of each completion in the page
 
 
 def main():
-    cfg = GRPOConfig(**train_zero.PRESETS["cpu"]["grpo"])
+    cfg = GRPOConfig(**PRESETS["cpu"]["grpo"])
     model, _ = load_shipped()
     trainer = GRPOTrainer(model, cfg, tempfile.mkdtemp(), log_name="walkthrough")
     c = trainer.cfg

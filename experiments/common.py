@@ -27,7 +27,7 @@ from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step  # noqa: E402
-from nanor1.metrics import STEP_HEADER, format_step, save_figure, write_atomic  # noqa: E402
+from nanor1.metrics import format_step, save_figure, step_header, write_atomic  # noqa: E402
 from nanor1.pretrain import ensure_base as pretrain_base  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
 
@@ -131,14 +131,14 @@ def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, 
     base_key = (base, arm, cfg.eval_n_per_cell, cfg.eval_k, gcfg.max_new_tokens)  # the seeds of an arm share it
     _BASE_EVALS[base_key] = _BASE_EVALS.get(base_key) or run_eval(0, 0.0)
     curve, rows, seconds = [_BASE_EVALS[base_key]], [], 0.0
-    print(STEP_HEADER)
+    print(step_header(trainer.weights))
     while trainer.step < gcfg.steps:
         row = train_step(trainer)
         if on_step is not None:
             on_step(trainer, row)
         rows.append(row)
         seconds += row["seconds"]
-        print(format_step(row), flush=True)
+        print(format_step(row, trainer.weights), flush=True)
         if trainer.step % cfg.eval_every == 0 or trainer.step == gcfg.steps:
             curve.append(run_eval(trainer.step, seconds))
     result = {"arm": arm, "seed": gcfg.seed, "key": key, "curve": curve, "train": rows}

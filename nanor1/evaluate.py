@@ -37,6 +37,7 @@ import sys
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, load_model
@@ -176,10 +177,12 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     gen_rng = torch.Generator(device).manual_seed(rank_seed(seed))
     mine = shard(list(enumerate(problems)), even=False)  # (problem_id, problem): this rank's share
     rows, samples = [], []
+    bar = tqdm(total=len(mine) * k, desc="held-out eval", unit="response", leave=False, dynamic_ncols=True,
+               disable=not sys.stderr.isatty() or not is_main())  # a minute or more of silence otherwise
     for start in range(0, len(mine), batch_prompts):
         ids, batch = zip(*mine[start:start + batch_prompts])
         gen = generate(model, [tok.encode(prompt_fn(p)) for p in batch], k, params, pad_id=tok.pad_id,
-                       eos_id=tok.eos_id, generator=gen_rng)
+                       eos_id=tok.eos_id, generator=gen_rng, on_finished=bar.update)
         texts = gen.completions(tok)
         for row, text in enumerate(texts):
             i = gen.prompt_index[row].item()
@@ -190,6 +193,7 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
             if len(samples) < return_samples and row % k == 0:
                 samples.append({"question": p.question, "response": text, "correct": r["correct"],
                                 "format": r["format"], "len": r["len"]})
+    bar.close()
     model.train(was_training)
     rows = [r for part in all_gather_object(rows) for r in part]  # every rank's rows, in problem order
     samples = [s for part in all_gather_object(samples) for s in part][:return_samples]

@@ -49,11 +49,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from nanor1 import cpu_threads, reward_modules
 from nanor1.checkpoint import build_model
-from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, autocast_for, broadcast_params,
-                                rank_seed, shard, world)
+from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, amp_dtype, autocast_for,
+                                broadcast_params, rank_seed, shard, world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
+from nanor1.model import KVCache
 from nanor1.optim import lr_at  # warmup + cosine decay, the schedule of pretraining and SFT
 from nanor1.rewards import combined_reward, has_aha, is_lang_mixed, parse_weights
 from nanor1.sampler import SamplingParams, generate, left_pad
@@ -83,6 +85,8 @@ class GRPOConfig:
     dynamic_sampling: bool | None = None   # None: on with loss_type=dapo. Drop all-equal groups and refill
     max_sampling_rounds: int = 3       # dynamic sampling: at most this many sampling rounds per step
     reward_weights: str = "accuracy=1.0,format=0.25"
+    rewards: str = ""                  # your reward modules, loaded before the weights are checked: .py
+                                       # paths or dotted names, comma-separated (nanor1/reward_modules.py)
     entropy_coef: float = 0.0
     # which problems
     families: str = "countdown,arithmetic,linear"
@@ -93,7 +97,8 @@ class GRPOConfig:
     warmup_steps: int = 3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    micro_batch_rows: int = 32         # rows per forward/backward (gradients accumulate exactly)
+    micro_batch_rows: int = 64         # at most this many rows per forward/backward (gradients accumulate exactly)
+    micro_batch_tokens: int = 6144     # ... and at most this many completion positions (rows x longest)
     seed: int = 0
     max_bad_steps: int = 5             # consecutive non-finite steps before the run stops
 
@@ -110,6 +115,7 @@ class GRPOConfig:
         if c.prompts_per_step % world():
             raise SystemExit(f"error: --prompts_per_step={c.prompts_per_step} must be a multiple of the number of "
                              f"processes ({world()}): each rank samples whole groups")
+        reward_modules.resolve(c.rewards, c.reward_weights)  # --rewards first: it may define weighted names
         parse_weights(c.reward_weights)
         parse_families(c.families), parse_difficulties(c.difficulties)  # a typo fails now, not after pretraining
         return c
@@ -135,6 +141,7 @@ def train_step(trainer: "GRPOTrainer") -> dict:
     t_gen = time.time() - t0
     row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole)}
     # 3-5. advantages, the loss and its gradient, the AdamW step
+    cpu_threads.check()
     stats = trainer.update(r, whole)
     if stats.get("skipped"):
         trainer.bad_steps += 1
@@ -146,7 +153,8 @@ def train_step(trainer: "GRPOTrainer") -> dict:
     else:
         trainer.bad_steps = 0
     total = time.time() - t0
-    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9))
+    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9),
+               threads=cpu_threads.current())
     trainer.step += 1
     trainer.log.write(row)
     return row
@@ -280,13 +288,14 @@ class GRPOTrainer:
         batches = self.micro_batches(r)
         stats = {"loss": 0.0, "clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
         t0 = time.time()
-        ref_logp = [None] * len(batches)  # per micro-batch (b, Tm)
+        ref_logp = [None] * len(batches)  # per micro-batch (N,): log pi_ref of its masked tokens
         if self.ref_model is not None:
             with torch.no_grad():
-                ref_logp = [token_logprobs(completion_logits(self.ref_model, r.prompt_ids[idx], r.prompt_pad[idx],
-                                                             r.tokens[idx, :Tm], self.autocast).flatten(0, 1),
-                                           r.tokens[idx, :Tm].flatten(), cfg.temperature)
-                            for idx, Tm in batches]
+                for j, (idx, Tm) in enumerate(batches):
+                    tokens, mask = r.tokens[idx, :Tm], r.mask[idx, :Tm]                # (b, Tm)
+                    logits = completion_logits(self.ref_model, r.prompt_ids[idx], r.prompt_pad[idx], tokens,
+                                               self.autocast, mask)                   # (N, V)
+                    ref_logp[j] = token_logprobs(logits, tokens[mask], cfg.temperature)
         ref_seconds = time.time() - t0
         n_tok = max(1, int(whole.mask.sum()))
         old_logp = []  # per micro-batch: log pi_old, fixed at the first inner iteration
@@ -294,22 +303,23 @@ class GRPOTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             for j, (idx, Tm) in enumerate(batches):
                 tokens, mask = r.tokens[idx, :Tm], r.mask[idx, :Tm]                    # (b, Tm)
+                # logits only where a token gets a gradient: padding and masked rows cost no lm_head, no loss
                 logits = completion_logits(self.model, r.prompt_ids[idx], r.prompt_pad[idx], tokens,
-                                           self.autocast).flatten(0, 1)                # (b*Tm, V)
-                targets, mask = tokens.flatten(), mask.flatten()
+                                           self.autocast, mask)                        # (N, V)
+                targets = tokens[mask]                                                 # (N,)
                 if it == 0:  # pi_old is the policy that sampled: the current weights before any update
                     old_logp.append(token_logprobs(logits.detach(), targets, cfg.temperature))
-                out = grpo_token_loss(logits, targets, adv[idx].repeat_interleave(Tm), old_logp[j], ref_logp[j],
-                                      mask, eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
+                token_adv = adv[idx, None].expand_as(mask)[mask]                       # (N,): A_i per token
+                out = grpo_token_loss(logits, targets, token_adv, old_logp[j], ref_logp[j], None,
+                                      eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
                                       temperature=cfg.temperature, entropy_coef=cfg.entropy_coef)
-                loss = (out.loss * weights[idx, :Tm].flatten()).sum()
+                loss = (out.loss * weights[idx, :Tm][mask]).sum()
                 loss.backward()
                 if it == cfg.num_iterations - 1:
-                    m = mask.float()
                     stats["loss"] += float(loss.detach())
-                    stats["clip_frac"] += float((out.clipped.float() * m).sum()) / n_tok
-                    stats["kl"] += float((out.kl * m).sum()) / n_tok
-                    stats["entropy"] += float((out.entropy * m).sum()) / n_tok
+                    stats["clip_frac"] += float(out.clipped.float().sum()) / n_tok
+                    stats["kl"] += float(out.kl.sum()) / n_tok
+                    stats["entropy"] += float(out.entropy.sum()) / n_tok
             # 5. update: the whole batch's gradient, clipped, one AdamW step (never one on NaN/inf)
             all_reduce_grads(self.model.parameters())  # every rank now holds the whole batch's gradient
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -327,11 +337,20 @@ class GRPOTrainer:
 
     def micro_batches(self, r: Rollout) -> list[tuple[torch.Tensor, int]]:
         """(row indices, length) per micro-batch: rows sorted by completion length, each micro-batch cut to its
-        longest completion, so a batch with one 320-token row does not pay 320 positions for every row."""
+        longest completion and holding at most micro_batch_rows rows and micro_batch_tokens completion positions
+        (rows x longest): short rows go together in few forwards, long rows in small groups, so one 400-token
+        row does not make every row of its micro-batch pay 400 positions."""
         lengths = r.mask.sum(1)
         order = [i for i in torch.argsort(lengths, stable=True).tolist() if lengths[i] > 0]  # empty rows: no loss
-        n = self.cfg.micro_batch_rows
-        chunks = [order[a:a + n] for a in range(0, len(order), n)]
+        chunks, current = [], []
+        for i in order:  # ascending lengths: row i is the longest of the micro-batch it joins
+            rows = len(current) + 1
+            if current and (rows > self.cfg.micro_batch_rows or rows * int(lengths[i]) > self.cfg.micro_batch_tokens):
+                chunks.append(current)
+                current = []
+            current.append(i)
+        if current:
+            chunks.append(current)
         return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]  # sorted: last is longest
 
 
@@ -384,13 +403,29 @@ def token_weights(mask: torch.Tensor, loss_type: str, max_len: int, batch_rows: 
     raise ValueError(loss_type)
 
 
-def completion_logits(model, prompt_ids, prompt_pad, completion, autocast):
+def completion_logits(model, prompt_ids, prompt_pad, completion, autocast, mask=None):
     """Logits of the policy at the positions that predict the completion tokens.
 
-    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position predicts token 0."""
-    seq = torch.cat([prompt_ids, completion[:, :-1]], dim=1)                     # (B, L+T-1)
+    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position predicts token 0.
+    With mask (B, T) bool: only the masked-in positions, (N, V) with N = mask.sum(), in row-major order.
+    Rows with the same prompt (the G samples of a group) share one forward over it, as in the sampler: each distinct
+    prompt fills a KV cache once (with gradients), the cache rows are replicated, and the completions run on top.
+    The same logits as running every row's prompt + completion, with G times less prompt compute (the prompt is
+    longer than most completions at this scale)."""
+    prompts, prompt_of_row = torch.unique(prompt_ids, dim=0, return_inverse=True)     # (U, L), (B,)
+    pad = prompt_pad.new_zeros(prompts.size(0)).scatter_(0, prompt_of_row, prompt_pad)  # (U,)
+    B, T = completion.shape
+    cache = KVCache.empty(model.cfg, prompts.size(0), prompts.size(1) + T - 1, pad, prompt_ids.device,
+                          amp_dtype(prompt_ids.device) or torch.float32)
     with autocast:
-        hidden = model(seq, pad=prompt_pad, return_hidden=True)[:, prompt_ids.size(1) - 1:]  # (B, T, C)
+        last = model(prompts, cache=cache, return_hidden=True)[:, -1]                  # (U, C): predicts token 0
+        hidden = last.index_select(0, prompt_of_row)[:, None]                           # (B, 1, C)
+        if T > 1:
+            cache = cache.select(prompt_of_row)                                         # (B rows), differentiable
+            rest = model(completion[:, :-1], cache=cache, return_hidden=True)           # (B, T-1, C)
+            hidden = torch.cat([hidden, rest], dim=1)                                   # (B, T, C)
+        if mask is not None:
+            hidden = hidden[mask]                                                       # (N, C)
         return model.lm_head(hidden)
 
 

@@ -3,7 +3,8 @@
 Every training script appends one JSON object per logged step to a .jsonl file, and redraws its plots from that
 file, so a plot can always be remade from the log (and a resumed run continues the same log).
 Under torchrun only rank 0 writes logs and plots (its rows hold metrics already reduced over the ranks).
-The RL scripts print STEP_HEADER once, then format_step(row) for each row that nanor1.grpo.train_step returns.
+The RL scripts print step_header(terms) once, then format_step(row, terms) for each row that nanor1.grpo.train_step
+returns (terms: the run's reward names, which add a column each beyond accuracy and format).
 """
 import json
 import os
@@ -101,16 +102,61 @@ def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step
 
 # ----------------------------------------------------------------------------- the RL step line
 
-STEP_HEADER = (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} {'ent':>5} "
-               f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} {'upd_s':>5} "
-               f"{'tok/s':>6}")
+COLUMN_TERMS = ("accuracy", "format")  # reward terms with a fixed column (acc, fmt); others get their own
 
 
-def format_step(row: dict) -> str:
-    """One fixed-width line per step (rates in %)."""
+def extra_terms(terms) -> list[str]:
+    """The reward terms (names in --reward_weights) beyond accuracy and format: each gets a column in the step
+    line, a panel in train.png and a row in report.html, of its unweighted part r_<name>."""
+    return [t for t in terms if t not in COLUMN_TERMS]
+
+
+def step_header(terms=()) -> str:
+    """The header of format_step's line; terms: the run's reward terms (e.g. GRPOTrainer.weights)."""
+    return (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} {'ent':>5} "
+            f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} {'upd_s':>5} "
+            f"{'tok/s':>6}" + "".join(f" {_term_label(t):>{_term_width(t)}}" for t in extra_terms(terms)))
+
+
+STEP_HEADER = step_header()  # a run rewarded by accuracy and format only
+
+
+def format_step(row: dict, terms=()) -> str:
+    """One fixed-width line per step (rates in %), under step_header(terms): then each extra term's batch mean."""
     pct = lambda k: 100 * row.get(k, 0.0)  # noqa: E731
     return (f"{row['step']:5d} {row['reward']:6.3f} {pct('r_accuracy'):5.1f} {pct('r_format'):5.1f} "
             f"{pct('zero_std_frac'):5.1f} {pct('clip_frac'):5.1f} {row.get('kl', 0):6.4f} {row.get('entropy', 0):5.2f} "
             f"{row.get('grad_norm', 0):5.2f} {row['len_mean']:5.0f} {row['len_max']:4d} {pct('trunc_rate'):5.1f} "
             f"{pct('aha_rate'):5.1f} {pct('lang_mix_rate'):5.1f} {row['seconds_gen']:5.1f} "
-            f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}")
+            f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}"
+            + "".join(f" {_term_value(row.get(f'r_{t}'), _term_width(t))}" for t in extra_terms(terms)))
+
+
+def reward_terms_summary(rows: list[dict], terms) -> dict:
+    """{term: {"first", "last", "mean"}}: each reward term's unweighted batch mean r_<term> at the first and the last
+    logged step and over all of them (None when no row has it), for summary.json and report.html."""
+    out = {}
+    for term in terms:
+        values = [r[f"r_{term}"] for r in rows if r.get(f"r_{term}") is not None]
+        out[term] = {"first": values[0] if values else None, "last": values[-1] if values else None,
+                     "mean": sum(values) / len(values) if values else None}
+    return out
+
+
+def _term_label(term: str) -> str:
+    return f"r:{term}"
+
+
+def _term_width(term: str) -> int:
+    return max(6, len(_term_label(term)))  # room for "-0.123"
+
+
+def _term_value(value, width: int) -> str:
+    """The value in `width` characters, with as many decimals (3 at most) as fit; "-" when the step has none."""
+    if value is None:
+        return f"{'-':>{width}}"
+    for decimals in (3, 2, 1, 0):
+        text = f"{value:>{width}.{decimals}f}"
+        if len(text) <= width:
+            return text
+    return text  # wider than the column: shown whole rather than cut

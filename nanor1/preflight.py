@@ -18,7 +18,8 @@ The checklist:
                    cuts EVERY row of a batch holding a long prompt to what is left (it never writes past the RoPE
                    table), or refuses a prompt longer than the context; both would show up minutes into a run.
   pretraining      seq_len <= the model's max_seq_len
-  GRPO             GRPOConfig.resolved(): loss_type, scale_rewards, reward weights, families, difficulties
+  GRPO             GRPOConfig.resolved(): loss_type, scale_rewards, the --rewards modules (imported) and the
+                   reward weights (every name a reward that takes (completion, problem)), families, difficulties
 A failed check raises SystemExit("error: --<setting>=<value>: <why>"): one line, exit status 1, no traceback (a
 preset's own value is named "<script> preset <name>: <setting>"). train_r1.py's general prompts and its student
 get a warning instead (check_r1).

@@ -4,11 +4,12 @@
     write_report("out/r1", summary, images=("report.png",), columns=COLUMNS, samples={model: [...]})  # train_r1.py
     python -m nanor1.report out/zero     # (re)build it from a run's summary.json (train_r1's has no responses in it)
 
-What it shows: the run's PNG plots (embedded as data: URIs), the before/after table, and the responses the evaluator
-kept at each held-out evaluation: the first sample of the same few held-out questions every time (the evaluator's
-choice is fixed by its seed), each marked right or wrong by the verifier, with the self-correction sentences
-highlighted (nanor1.rewards.aha_spans). Scrolling down the evaluations of an R1-Zero run shows what RL did to the
-same question: longer thinking, "Wait, ...", and the answers that turn right (recipe §6-7).
+What it shows: the run's PNG plots (embedded as data: URIs), the reward (each term's weight and its batch mean at the
+first and last step and over the run; the modules --rewards loaded, with their sha256), the before/after table, and
+the responses the evaluator kept at each held-out evaluation: the first sample of the same few held-out questions
+every time (the evaluator's choice is fixed by its seed), each marked right or wrong by the verifier, with the
+self-correction sentences highlighted (nanor1.rewards.aha_spans). Scrolling down the evaluations of an R1-Zero run
+shows what RL did to the same question: longer thinking, "Wait, ...", and the answers that turn right (recipe §6-7).
 
 One file, no server, no network: no script, no font or style sheet from elsewhere, every image inline. All text
 that a model wrote (and every other string from the summary) is escaped: model output is untrusted.
@@ -82,6 +83,27 @@ def response_text_html(text: str) -> str:
         out += [piece(text[last:a]), f'<mark class="aha">{piece(text[a:b])}</mark>']
         last = b
     return "".join(out + [piece(text[last:])])
+
+
+def rewards_html(rewards: dict) -> str:
+    """summary["rewards"] (train_zero.py): the reward as a sum, one row per term (its weight and unweighted batch mean
+    r_<term>), and the modules --rewards loaded, each with the sha256 of its source."""
+    weights, terms = rewards.get("weights", {}), rewards.get("terms", {})
+    num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    total = " + ".join(f"{w:g} x {name}" for name, w in weights.items())
+    head = "<tr><th>term</th><th>weight</th><th>first step</th><th>last step</th><th>mean over the run</th></tr>"
+    cells = lambda name: "".join(f'<td class="num">{num(terms.get(name, {}).get(k))}</td>'  # noqa: E731
+                                 for k in ("first", "last", "mean"))
+    body = "".join(f'<tr><th>{html.escape(name)}</th><td class="num">{w:g}</td>{cells(name)}</tr>'
+                   for name, w in weights.items())
+    out = (f"<p>reward = {html.escape(total)}; each term's batch mean, unweighted (r_&lt;term&gt; in train.jsonl):"
+           f"</p><table>{head}{body}</table>")
+    modules = rewards.get("modules") or []
+    if modules:
+        out += "<p>loaded by --rewards:</p><ul>" + "".join(
+            f"<li><code>{html.escape(str(m.get('entry')))}</code> ({html.escape(str(m.get('file')))}), sha256 "
+            f"<code>{html.escape(str(m.get('sha256')))}</code></li>" for m in modules) + "</ul>"
+    return out
 
 
 def sample_html(s: dict, label: str, anchor: str) -> str:
@@ -180,6 +202,8 @@ def write_report(out_dir: str, summary: dict, title: str = "nanor1 run", images=
                if os.path.exists(os.path.join(out_dir, name))]
     if figures:
         parts += ["<h2>Plots</h2>"] + figures
+    if summary.get("rewards"):
+        parts += ["<h2>Reward</h2>", rewards_html(summary["rewards"])]
     parts += ["<h2>Before and after</h2>" if "curve" in summary else "<h2>Models</h2>", table]
     if sections:
         parts += ["<h2>Responses</h2>", f"<p>{html.escape(intro)} Self-corrections are "

@@ -7,6 +7,9 @@ A reward is a plain function (completion: str, problem: Problem) -> float, regis
     def my_reward(completion, problem):
         return 1.0 if "..." in completion else 0.0
 
+In a file of your own, loaded with --rewards=my_rewards.py (nanor1/reward_modules.py, which also runs rewards written
+for TRL's GRPOTrainer), then weighted with --reward_weights=accuracy=1,format=0.25,my_reward=0.1.
+
 Everything here is total: no function raises or hangs on any input. Answers are checked by the task verifiers
 (nanor1.tasks.verify), which read them with the safe parsers of nanor1/parse.py: model text is never evaluated as
 code (recipe §3 records regex+eval verifiers hanging on `9**9**9`). tests/test_reward_fuzz.py checks this on 10k
@@ -256,7 +259,8 @@ def parse_weights(text: str) -> dict[str, float]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, w = part.partition("=")
         if name not in REWARDS:
-            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: {sorted(REWARDS)}")
+            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: {sorted(REWARDS)} "
+                             "(--rewards=FILE.py loads your own)")
         try:
             out[name] = float(w or 1.0)
         except ValueError:

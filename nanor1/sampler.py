@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from nanor1 import cpu_threads
 from nanor1.distributed import amp_dtype, autocast_for
 from nanor1.model import KVCache
 
@@ -89,8 +90,9 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator=None):
 @torch.no_grad()
 def generate(model, prompts: list[list[int]], num_samples: int = 1, params: SamplingParams = SamplingParams(),
              *, pad_id: int, eos_id: int, generator: torch.Generator | None = None, decode=None,
-             compact_fraction: float = 0.25) -> Generation:
-    """Sample `num_samples` completions for each prompt. See the module docstring."""
+             compact_fraction: float = 0.25, on_finished=None) -> Generation:
+    """Sample `num_samples` completions for each prompt. See the module docstring.
+    on_finished(n): called with the number of rows that just finished (a progress bar's update)."""
     if params.stop_strings and decode is None:
         raise ValueError("stop_strings need a decode function (e.g. tokenizer.decode)")
     device = next(model.parameters()).device
@@ -124,6 +126,7 @@ def generate(model, prompts: list[list[int]], num_samples: int = 1, params: Samp
 
     # 3. decode
     for t in range(T):
+        cpu_threads.check()  # a busy machine: fewer threads (nanor1/cpu_threads.py; at most every few seconds)
         token, logp, slogp = sample_next(logits[live], params, generator)            # (b_live,) each
         rows_live = in_cache[live]
         out_tokens[rows_live, t] = token
@@ -140,7 +143,11 @@ def generate(model, prompts: list[list[int]], num_samples: int = 1, params: Samp
             for r in rows_live[stopped].tolist():
                 finish[r] = "stop"
             live[live.nonzero()[:, 0][stopped]] = False
+            if on_finished is not None:
+                on_finished(int(stopped.sum()))
         if not live.any() or t == T - 1:
+            if on_finished is not None and live.any():
+                on_finished(int(live.sum()))  # cut at the length limit
             break
         if (~live).sum() >= compact_fraction * live.numel():  # drop finished rows from the cache
             keep = live.nonzero()[:, 0]

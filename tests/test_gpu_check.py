@@ -56,14 +56,14 @@ def test_a_stage_over_its_limit_is_killed_with_its_children_and_reported(tmp_pat
 
 
 def test_extrapolation_multiplies_each_measured_time_by_the_presets_count():
-    import train_zero
     from nanor1.pretrain import PRESETS
+    from nanor1.zero_presets import PRESETS as ZERO_PRESETS, eval_interval
     preset = gpu_check.CheckConfig().preset
     measured = {"gpu_pretrain": {"result": {"seconds_per_step": 0.06}}, "gpu_eval": {"result": {"seconds": 30.0}},
                 "gpu_grpo": {"result": {"seconds": 6.0}}}
     x = gpu_check.extrapolate(preset, measured)
-    p = train_zero.PRESETS[preset]
-    steps, every = p["grpo"]["steps"], max(1, p["grpo"]["steps"] // 8)
+    p = ZERO_PRESETS[preset]
+    steps, every = p["grpo"]["steps"], eval_interval(p["grpo"]["steps"])
     assert x["pretraining"]["count"] == PRESETS[p["pretrain"]]["steps"] and x["grpo"]["count"] == steps
     assert x["evaluation"]["count"] == 1 + steps // every + (steps % every > 0)  # the base, then every `every`
     assert x["grpo"]["minutes"] == round(steps * 6.0 / 60, 1)

@@ -33,6 +33,7 @@ from nanor1.model import GPT, ModelConfig
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import DIFFICULTIES, FAMILIES, format_prompt
 from nanor1.tokenizer import get_tokenizer
+from nanor1.zero_presets import PRESETS as ZERO_PRESETS
 
 SHRINK = dict(n_layer=1, n_head=2, n_kv_head=1, n_embd=32, mlp_hidden=64)
 tok = get_tokenizer()
@@ -93,11 +94,11 @@ def cpu_bf16(pretrain_preset: str) -> bool:
 
 
 def zero_model(name: str) -> str:
-    return pretrain_mod.PRESETS[train_zero.PRESETS[name]["pretrain"]]["model"]
+    return pretrain_mod.PRESETS[ZERO_PRESETS[name]["pretrain"]]["model"]
 
 
 def test_some_preset_runs_in_bf16():
-    assert any(on_gpu(n) for n in (*pretrain_mod.PRESETS, *train_zero.PRESETS, *train_r1.PRESETS))
+    assert any(on_gpu(n) for n in (*pretrain_mod.PRESETS, *ZERO_PRESETS, *train_r1.PRESETS))
 
 
 # ----------------------------------------------------------------------------- nanor1/pretrain.py
@@ -123,12 +124,12 @@ def zero_step(name: str, out, *flags) -> dict:
     the preset's GRPO settings and returns the step's metrics. A preset that starts from the shipped base pretrains
     its base here instead (--base=scratch): the shipped base is a full-size checkpoint, checked at load against the
     presets that this file shrinks."""
-    if train_zero.PRESETS[name].get("base") == "shipped":
+    if ZERO_PRESETS[name].get("base") == "shipped":
         flags = ("--base=scratch", *flags)
     train_zero.main([f"--preset={name}", f"--out_dir={out}", "--steps=1", "--prompts_per_step=2",
                      "--eval_n_per_cell=1", "--eval_k=2", *flags])
     summary = json.loads((out / "summary.json").read_text())
-    want = {k: v for k, v in train_zero.PRESETS[name]["grpo"].items() if k not in ("steps", "prompts_per_step")}
+    want = {k: v for k, v in ZERO_PRESETS[name]["grpo"].items() if k not in ("steps", "prompts_per_step")}
     assert {k: summary["grpo_config"][k] for k in want} == want
     assert summary["final"]["step"] == 1 and summary["base"]["pass@1"] is not None
     [row] = read_jsonl(str(out / "train.jsonl"))
@@ -137,15 +138,15 @@ def zero_step(name: str, out, *flags) -> dict:
     return row
 
 
-@pytest.mark.parametrize("name", list(train_zero.PRESETS))
+@pytest.mark.parametrize("name", list(ZERO_PRESETS))
 def test_zero_preset_pretrains_evaluates_and_takes_a_grpo_step(name, tmp_path, monkeypatch, logits_dtypes):
     dtype = precision(monkeypatch, name)
     zero_step(name, tmp_path / "zero")
-    assert logits_dtypes == pretraining_dtypes(train_zero.PRESETS[name]["pretrain"], dtype)
+    assert logits_dtypes == pretraining_dtypes(ZERO_PRESETS[name]["pretrain"], dtype)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("name", [n for n in train_zero.PRESETS if on_gpu(n)])
+@pytest.mark.parametrize("name", [n for n in ZERO_PRESETS if on_gpu(n)])
 def test_gpu_zero_preset_on_cuda_runs_in_bf16_with_the_fused_loss(name, tmp_path, logits_dtypes):
     zero_step(name, tmp_path / "zero", "--device=cuda")
     assert logits_dtypes == {torch.bfloat16}
@@ -154,7 +155,7 @@ def test_gpu_zero_preset_on_cuda_runs_in_bf16_with_the_fused_loss(name, tmp_path
 
 def budgets():
     """(script, preset, model preset, max_new_tokens) of every run that samples reasoning prompts."""
-    for name, p in train_zero.PRESETS.items():
+    for name, p in ZERO_PRESETS.items():
         yield "train_zero", name, zero_model(name), p["grpo"]["max_new_tokens"]
     for name, p in train_r1.PRESETS.items():
         yield "train_r1", name, pretrain_mod.PRESETS[p["pretrain"]]["model"], p["grpo"]["max_new_tokens"]
