@@ -3,13 +3,17 @@
     python bench/zero.py                  # `train_zero.py` (preset cpu) and preset cpu_long, each in full
     python bench/zero.py --scale=0.25     # a quarter of each run's steps and evaluations: the split, quickly
     python bench/zero.py --busy           # a short run quiet, then beside a busy-loop process on one core
+    python bench/zero.py --baseline_commit=bd96e17   # against that commit's own `python train_zero.py`
 
 Each run is `python train_zero.py --preset=P --out_dir=<temp>` in a subprocess (a fresh process, as a user runs
 it). From its train.jsonl and summary.json the time is split into sampling (the RL steps' generation), reference
 log-probs, update (forward, backward, AdamW), held-out evaluation, and the rest (start, checkpoints, plots).
 `cpu_long` is the default run as it was before it was made faster (120 steps, held-out evaluation every 15 steps,
-micro-batches of 32 rows): the ratio cpu / cpu_long is the speed-up measured on this machine, in this run. The
-held-out result of each run is printed beside its time, so a faster run that learns less shows it.
+micro-batches of 32 rows), run by today's code, whose training forward is faster for both: the ratio cpu /
+cpu_long is a lower bound of the speed-up. --baseline_commit=REV measures against the code itself: that commit is
+checked out in a temporary git worktree and its default `python train_zero.py` runs instead of cpu_long (an old
+run records no evaluation time: its evaluations are in "other"). The held-out result of each run is printed
+beside its time, so a faster run that learns less shows it.
 
 --busy: the run of --busy_steps steps with the default thread choice (auto) alone, then with a busy-loop process
 pinned to one core (what a laptop with a browser open does), then the same busy run with the thread count fixed to
@@ -30,6 +34,7 @@ sys.path.insert(0, ROOT)
 
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.metrics import read_jsonl  # noqa: E402
+from nanor1.zero_presets import PRESETS  # noqa: E402
 
 
 @dataclass
@@ -39,6 +44,7 @@ class BenchConfig:
     busy: bool = False         # measure a short run quiet and beside a busy core instead
     busy_steps: int = 5
     keep: str = ""             # keep each run's out_dir under this folder (default: a temporary one)
+    baseline_commit: str = ""  # a git revision whose default run is the baseline (instead of the 2nd preset)
 
 
 def cpu_flags() -> str:
@@ -53,9 +59,9 @@ def cpu_flags() -> str:
     return f"{name} ({os.cpu_count()} cores; {' '.join(wanted) or 'no avx2'})"
 
 
-def run(preset: str, out_dir: str, extra: list[str]) -> dict:
-    """One train_zero.py run; returns its time split and result."""
-    cmd = [sys.executable, os.path.join(ROOT, "train_zero.py"), f"--preset={preset}", f"--out_dir={out_dir}", *extra]
+def run(preset: str, out_dir: str, extra: list[str], root: str = ROOT) -> dict:
+    """One train_zero.py run (of the checkout at root); returns its time split and result."""
+    cmd = [sys.executable, os.path.join(root, "train_zero.py"), f"--preset={preset}", f"--out_dir={out_dir}", *extra]
     print("$ " + " ".join(cmd[1:]), flush=True)
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -77,6 +83,18 @@ def run(preset: str, out_dir: str, extra: list[str]) -> dict:
             "threads": sorted({r.get("threads") for r in steps})}
 
 
+def run_commit(rev: str, keep: str) -> dict:
+    """The default run of git revision rev, checked out in a temporary worktree (removed afterwards)."""
+    tree = os.path.join(keep, f"tree_{rev}")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, rev], check=True, capture_output=True)
+    try:
+        result = run("cpu", os.path.join(keep, f"commit_{rev}"), [], root=tree)
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
+    result["preset"] = rev[:9]
+    return result
+
+
 def split_line(r: dict) -> str:
     per = lambda k: r[k] / max(1, r["steps"])  # noqa: E731
     return (f"{r['preset']:>9s} {r['wall_s']:7.0f} s | {r['steps']:3d} steps: sampling {r['sampling_s']:6.0f} s "
@@ -87,14 +105,11 @@ def split_line(r: dict) -> str:
 
 
 def scaled_args(preset: str, scale: float) -> list[str]:
-    """--steps and --eval_every for `scale` of the preset's run (the same number of evaluations)."""
+    """--steps for `scale` of the preset's run (its evaluation interval follows: zero_presets.eval_interval)."""
     if scale >= 1.0:
         return []
-    from nanor1.presets_zero import PRESETS  # the presets' step counts and evaluation intervals
-    grpo = PRESETS[preset]["grpo"]
-    steps = max(1, round(grpo["steps"] * scale))
-    every = max(1, round(PRESETS[preset]["eval_every"] * scale))
-    return [f"--steps={steps}", f"--eval_every={every}"]
+    steps = max(1, round(PRESETS[preset]["grpo"]["steps"] * scale))
+    return [f"--steps={steps}"]
 
 
 def busy_core(cpu: int) -> subprocess.Popen:
@@ -126,8 +141,12 @@ def main(argv):
                           "fixed_busy_over_quiet": round(fixed["wall_s"] / quiet["wall_s"], 2)}))
         return
     results = []
-    for preset in cfg.presets.split(","):
+    presets = cfg.presets.split(",")
+    for preset in presets[:1] if cfg.baseline_commit else presets:
         results.append(run(preset, os.path.join(keep, preset), scaled_args(preset, cfg.scale)))
+        print(split_line(results[-1]), flush=True)
+    if cfg.baseline_commit:
+        results.append(run_commit(cfg.baseline_commit, keep))
         print(split_line(results[-1]), flush=True)
     new, old = results[0], results[-1]
     ratio = new["wall_s"] / old["wall_s"]

@@ -65,26 +65,39 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
 
 
 def sample_next(logits: torch.Tensor, params: SamplingParams, generator=None):
-    """logits (B, V) -> (token (B,), logprob under the model (B,), logprob under the sampling distribution (B,))."""
+    """logits (B, V) -> (token (B,), logprob under the model (B,), logprob under the sampling distribution (B,)).
+
+    The candidates are every token, or the top_k, or (top_p) the smallest most-likely prefix whose mass reaches
+    top_p; one is drawn per row by inverse_cdf."""
     logits = logits.float()
     model_logp = F.log_softmax(logits, dim=-1)                                        # (B, V)
     if params.temperature <= 0:
         token = logits.argmax(-1)
         return token, model_logp.gather(1, token[:, None])[:, 0], torch.zeros_like(token, dtype=torch.float)
-    z = logits / params.temperature
+    z, ids = logits / params.temperature, None  # ids: the candidates' token ids (None: all V, in order)
     if params.top_k and params.top_k < z.size(-1):
-        kth = torch.topk(z, params.top_k, dim=-1).values[:, -1:]                       # (B, 1)
-        z = z.masked_fill(z < kth, float("-inf"))
+        z, ids = torch.topk(z, params.top_k, dim=-1)                                   # (B, k), most likely first
+    if params.top_p < 1.0 and ids is None:
+        z, ids = torch.sort(z, dim=-1, descending=True)                                # (B, V)
+    logp = F.log_softmax(z, dim=-1)                                                   # (B, n) over the candidates
+    probs = logp.exp()
+    if params.top_p < 1.0:  # a candidate is dropped if the mass before it already reaches top_p
+        probs = probs.masked_fill((probs.cumsum(-1) - probs) >= params.top_p, 0.0)
+    pick = inverse_cdf(probs, generator)                                              # (B,) index into candidates
+    sample_logp = logp.gather(1, pick[:, None])[:, 0]
     if params.top_p < 1.0:
-        sorted_z, order = torch.sort(z, dim=-1, descending=True)
-        probs = F.softmax(sorted_z, dim=-1)
-        # keep the smallest prefix whose mass reaches top_p: a token is dropped if the mass before it already does
-        drop_sorted = (probs.cumsum(-1) - probs) >= params.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
-        z = z.masked_fill(drop, float("-inf"))
-    sample_logp = F.log_softmax(z, dim=-1)
-    token = torch.multinomial(sample_logp.exp(), 1, generator=generator)[:, 0]
-    return token, model_logp.gather(1, token[:, None])[:, 0], sample_logp.gather(1, token[:, None])[:, 0]
+        sample_logp = sample_logp - probs.sum(-1).log()  # renormalised over the kept prefix
+    token = pick if ids is None else ids.gather(1, pick[:, None])[:, 0]
+    return token, model_logp.gather(1, token[:, None])[:, 0], sample_logp
+
+
+def inverse_cdf(weights: torch.Tensor, generator=None) -> torch.Tensor:
+    """weights (B, n) >= 0 -> (B,) one index per row, drawn with probability proportional to its weight: a uniform
+    number per row, located in the row's cumulative sum. B random numbers per step, where torch.multinomial draws
+    B x n exponentials (at 128 rows x ~700 tokens, as costly as the model's own decode step)."""
+    cdf = weights.cumsum(-1)                                                          # (B, n)
+    u = torch.rand(weights.size(0), 1, generator=generator, device=weights.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=weights.size(-1) - 1)[:, 0]  # first cdf > u
 
 
 @torch.no_grad()
