@@ -47,11 +47,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from nanor1 import preflight, reward_modules
+from nanor1 import cpu_threads, preflight, reward_modules
 from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
                                save_training_checkpoint)
 from nanor1.config import parse_overrides
-from nanor1.distributed import all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard
+from nanor1.distributed import (all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard,
+                                world)
 from nanor1.evaluate import evaluate
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
 from nanor1.metrics import (MetricsLog, extra_terms, format_step, plot_metrics, plt,  # plt: file-only backend
@@ -86,6 +87,7 @@ class R1Config:
     student_base: str = ""           # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
     resume: bool = False
     device: str = "auto"
+    threads: str = "auto"            # torch CPU threads: auto (measured, re-checked when busy) | a number
     seed: int = 0
     # sizes (0: the preset's)
     cold_start_n: int = 0            # stage 1 examples
@@ -405,6 +407,7 @@ def distill_dir(run: Run, i: int) -> str:
 def main(argv):
     rc = parse_overrides(R1Config(), argv)
     device = init_distributed(rc.device)  # under torchrun: join the group; rank 0 alone writes and prints
+    cpu_threads.configure(rc.threads, device if world() == 1 else "distributed")
     preset = rc.preset if rc.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
     if preset not in PRESETS:
         raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")

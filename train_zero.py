@@ -79,7 +79,8 @@ def main(argv):
     os.makedirs(zcfg.out_dir, exist_ok=True)
     tok = get_tokenizer()
     t_start = time.time()
-    print(f"train_zero: preset {preset} on {device} x {world()} processes; GRPO {gcfg.steps} steps x "
+    threads = f" ({cpu_threads.current()} threads)" if device == "cpu" else ""
+    print(f"train_zero: preset {preset} on {device}{threads} x {world()} processes; GRPO {gcfg.steps} steps x "
           f"{gcfg.prompts_per_step} prompts x {gcfg.num_generations} samples; held-out eval every {eval_every} steps")
 
     # -------------------------------------------------------------------------

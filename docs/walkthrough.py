@@ -42,6 +42,7 @@ def main():
     adv = group_advantages(r.rewards, c.scale_rewards)
     weights = token_weights(r.mask, c.loss_type, c.max_new_tokens)
     # 3-5. the update itself
+    batches = trainer.micro_batches(r)
     stats = trainer.update(r)
 
     g0 = max(range(P), key=lambda i: float(r.rewards[i].std()))  # the example: the group whose rewards differ most
@@ -116,9 +117,12 @@ def main():
         f"`token_weights` ({B}, {T}) makes the sum of the per-token losses the `{c.loss_type}` aggregation (each "
         f"completion's tokens averaged, then the completions; the example's first row: weight "
         f"{float(weights[g0 * G].max()):.2e} on each of its {int(r.mask[g0 * G].sum())} tokens). `update` sorts "
-        f"the rows by length into micro-batches of {c.micro_batch_rows} and, for each, runs the policy over prompt + "
-        "completion (`completion_logits`: (b, Tm, V) logits at the positions that predict the completion), then "
-        "`grpo_token_loss`: log pi of each sampled token, rho = exp(logp - logp_old), the clipped surrogate "
+        f"the rows by length into micro-batches (`micro_batches`: here {len(batches)}, of "
+        f"{', '.join(str(len(i)) for i, _ in batches)} rows, at most {c.micro_batch_rows} rows and "
+        f"{c.micro_batch_tokens} completion positions each) and, for each, runs the policy (`completion_logits`: "
+        f"each distinct prompt of the micro-batch once, {r.prompt_ids.size(1)} columns with its left padding, into a "
+        "KV cache that its G completions attend to, then (N, V) logits at the N positions that receive a gradient), "
+        "then `grpo_token_loss`: log pi of each sampled token, rho = exp(logp - logp_old), the clipped surrogate "
         f"-min(rho A, clip(rho, 1 - {c.epsilon}, 1 + {c.epsilon_high}) A) and beta = {c.beta} x the k3 KL to the "
         "reference (the base, frozen).",
         "",
@@ -133,7 +137,7 @@ def main():
         "",
         f"The gradients of the micro-batches add up to the whole batch's (norm {stats['grad_norm']:.3f}, clipped to "
         f"{c.grad_clip}), and AdamW takes one step at lr {lr:.2e}. `train_step` then logs the step's line (the "
-        "`STEP_HEADER` columns of nanor1/metrics.py) and the next step starts at 0 with the new policy.",
+        "columns of `step_header` in nanor1/metrics.py) and the next step starts at 0 with the new policy.",
         "",
     ]
     with open(OUT, "w") as f:

@@ -397,3 +397,48 @@ def test_train_step_counts_consecutive_bad_steps_and_stops_after_max_bad_steps(t
     with pytest.raises(SystemExit, match="3 consecutive non-finite steps"):
         train_step(trainer)
     hook.remove()
+
+
+# -----------------------------------------------------------------------------
+# the training forward: a group's prompt runs once, logits only where tokens are trained
+
+def full_sequence_logits(model, r: Rollout, rows, mask):
+    """The plain way: every row's prompt + completion through the model, then the masked positions."""
+    seq = torch.cat([r.prompt_ids[rows], r.tokens[rows, :-1]], dim=1)
+    hidden = model(seq, pad=r.prompt_pad[rows], return_hidden=True)[:, r.prompt_ids.size(1) - 1:]
+    return model.lm_head(hidden[mask])
+
+
+@pytest.mark.parametrize("rows", [list(range(12)), [11, 0, 5, 6, 1, 7]])  # whole groups; rows of mixed groups
+def test_completion_logits_with_a_shared_prompt_equal_the_full_forward_and_its_gradient(rows):
+    torch.manual_seed(0)
+    r = hand_rollout(torch.rand(3, 4), T=6)  # 3 prompts of different lengths (padding), 4 samples each
+    rows = torch.tensor(rows)
+    mask = r.mask[rows]
+    model = tiny_model()
+    want = full_sequence_logits(model, r, rows, mask)
+    want.square().mean().backward()
+    want_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    got = completion_logits(model, r.prompt_ids[rows], r.prompt_pad[rows], r.tokens[rows], torch.autocast(
+        "cpu", enabled=False), mask)
+    got.square().mean().backward()
+    assert got.shape == (int(mask.sum()), TOK.vocab_size)
+    assert torch.allclose(got, want, atol=1e-5)
+    for g, w in zip((p.grad for p in model.parameters()), want_grads):
+        assert torch.allclose(g, w, atol=1e-6, rtol=1e-4)
+    unmasked = completion_logits(model, r.prompt_ids[rows], r.prompt_pad[rows], r.tokens[rows],
+                                 torch.autocast("cpu", enabled=False))
+    assert unmasked.shape == (len(rows), 6, TOK.vocab_size) and torch.allclose(unmasked[mask], got, atol=1e-6)
+
+
+def test_micro_batches_respect_rows_and_tokens_and_cover_every_trained_row_once(tmp_path):
+    trainer = make_trainer(tmp_path, micro_batch_rows=4, micro_batch_tokens=12)
+    r = hand_rollout(torch.rand(4, 4), T=6)
+    lengths = r.mask.sum(1)
+    batches = trainer.micro_batches(r)
+    seen = torch.cat([idx for idx, _ in batches]).tolist()
+    assert sorted(seen) == [i for i in range(16) if lengths[i] > 0]  # the empty row trains nothing
+    for idx, Tm in batches:
+        assert len(idx) <= 4 and Tm == int(lengths[idx].max())
+        assert len(idx) == 1 or len(idx) * Tm <= 12  # one row longer than the budget still gets its own batch

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from nanor1.model import GPT, ModelConfig
-from nanor1.sampler import SamplingParams, generate, sample_next
+from nanor1.sampler import SamplingParams, generate, inverse_cdf, sample_next
 
 V = 97
 
@@ -40,6 +40,22 @@ def test_temperature_zero_is_argmax_and_tiny_temperature_agrees():
     greedy = sample_next(logits, SamplingParams(temperature=0))[0]
     cold = sample_next(logits, SamplingParams(temperature=1e-4), torch.Generator().manual_seed(0))[0]
     assert torch.equal(greedy, logits.argmax(-1)) and torch.equal(cold, greedy)
+
+
+def test_inverse_cdf_draws_each_index_with_its_weights_share_and_never_a_zero_weight():
+    weights = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1) * 7.0  # unnormalised
+    picks = inverse_cdf(weights, torch.Generator().manual_seed(0))
+    freq = torch.bincount(picks, minlength=6).float() / len(picks)
+    assert freq[[0, 2, 5]].sum() == 0
+    assert torch.allclose(freq, torch.tensor([0.0, 0.5, 0.0, 0.3, 0.2, 0.0]), atol=0.015)  # ~4 sd at n=20000
+
+
+def test_sampling_at_temperature_one_follows_the_softmax():
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]])).repeat(20000, 1)
+    tok, logp, slogp = sample_next(logits, SamplingParams(), torch.Generator().manual_seed(1))
+    freq = torch.bincount(tok, minlength=3).float() / len(tok)
+    assert torch.allclose(freq, torch.tensor([0.6, 0.3, 0.1]), atol=0.015)
+    assert torch.allclose(slogp, logp) and torch.allclose(logp[tok == 1], torch.log(torch.tensor(0.3)))
 
 
 @torch.no_grad()
