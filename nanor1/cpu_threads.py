@@ -1,19 +1,20 @@
-"""How many torch threads a CPU run uses: chosen by measurement, and chosen again while the run goes on.
+"""How many torch threads a CPU run uses: as many as the cores other processes leave free, checked as the run goes.
 
     from nanor1 import cpu_threads
-    cpu_threads.configure("auto")   # scripts, at start: "auto" (measure) or a number (fixed, e.g. --threads=2)
-    cpu_threads.check()             # the sampler and the trainer call this often; it measures at most every 10 s
+    cpu_threads.configure("auto")   # scripts, at start: "auto" (follow the machine's load) or a number (fixed)
+    cpu_threads.check()             # the sampler and the trainer call this often; it looks at most every 10 s
 
 Why: torch splits each op over its threads and the op ends when the slowest thread ends. This model's ops are
 small (a decode step is hundreds of them, each tens of microseconds), so when another process keeps one core
-busy, the thread that shares that core is descheduled for milliseconds at a time and every other thread waits for
-it at every op: two threads then run many times slower than one (docs/results.md, "A busy laptop"). So "auto"
-times a small matmul at each candidate thread count (all cores, one fewer, one) and keeps the fastest; `check`
-repeats that every CHECK_EVERY_S seconds, so a run that starts quiet and becomes busy (or the reverse) follows.
-A change prints one note line, and the step's `threads` is in the metrics log.
+busy, the thread that shares that core is descheduled for milliseconds at a time and the other threads wait for it
+at every op: two threads on two cores, one of them busy, run several times slower than one thread
+(docs/results.md, "A busy laptop"). So "auto" runs one thread per core that other processes leave free: it reads
+how much CPU time the rest of the machine used since the last look (Linux: /proc/stat less this process's own
+time; elsewhere: the 1-minute load average less this process's threads) and sets the count to the cores minus the
+busy ones. A change prints one note line; each step's `threads` is in the metrics log.
 
-The thread count does not change this model's numbers on a CPU (tests/test_cpu_threads.py: a GRPO step with one
-and with two threads gives bit-identical weights), so switching mid-run keeps a seeded run's curve.
+The thread count does not change this model's numbers on a CPU (tests/test_cpu_threads.py: GRPO steps with one
+and with two threads give bit-identical weights), so a switch in the middle of a run keeps a seeded run's curve.
 An explicit count (--threads=N, or OMP_NUM_THREADS in the environment) is never changed; on CUDA nothing is done.
 """
 import os
@@ -21,17 +22,17 @@ import time
 
 import torch
 
-CHECK_EVERY_S = 10.0   # between measurements: each costs ~5 ms on a quiet machine, ~0.1 s on a busy one
-SWITCH_RATIO = 0.7     # move to another count only if it is this much faster (measurements are noisy)
-_REPS = 20             # matmuls per measurement
+CHECK_EVERY_S = 10.0  # between looks at the machine's load
+BUSY_CORE = 0.3       # other processes using this much of a core take the core: a busy process that shares a
+                      # core with one of our threads gets only about half of it, so half a core means "busy"
 
 _DEFAULT = torch.get_num_threads()  # torch's own choice at import: the physical cores, or OMP_NUM_THREADS
-_state = {"auto": False, "last_check": 0.0, "max": _DEFAULT}
+_state = {"auto": False, "last_check": 0.0, "max": _DEFAULT, "proc": None}
 
 
 def configure(threads: str | int = "auto", device: str = "cpu") -> int:
-    """Set the thread count for this process: "auto" measures (see the module docstring), a number fixes it.
-    Returns the count chosen."""
+    """Set the thread count for this process: "auto" follows the load (see the module docstring), a number fixes
+    it. Returns the count chosen."""
     text = str(threads).strip().lower()
     if text != "auto":
         try:
@@ -44,15 +45,17 @@ def configure(threads: str | int = "auto", device: str = "cpu") -> int:
         _state["auto"] = False
         return n
     # on CUDA the threads only feed the GPU; an OMP_NUM_THREADS the user set is their choice
-    _state["auto"] = str(device).startswith("cpu") and "OMP_NUM_THREADS" not in os.environ
+    _state["auto"] = str(device).startswith("cpu") and "OMP_NUM_THREADS" not in os.environ and _DEFAULT > 1
     torch.set_num_threads(_DEFAULT)
     if _state["auto"]:
+        other_load()              # a first reading; the load is measured over the next 0.3 s
+        time.sleep(0.3)
         _choose()
     return torch.get_num_threads()
 
 
 def check() -> None:
-    """Measure again if CHECK_EVERY_S seconds have passed since the last measurement (auto mode only)."""
+    """Look at the machine's load again if CHECK_EVERY_S seconds have passed (auto mode only)."""
     if _state["auto"] and time.perf_counter() - _state["last_check"] >= CHECK_EVERY_S:
         _choose()
 
@@ -61,42 +64,46 @@ def current() -> int:
     return torch.get_num_threads()
 
 
-def candidates(n_max: int) -> list[int]:
-    """Thread counts worth measuring on n_max cores: all, all but the one another process may hold, one."""
-    return sorted({n_max, max(1, n_max - 1), 1}, reverse=True)
+def threads_for(cores: int, other_load: float) -> int:
+    """One thread per core that the other processes' load (in cores) leaves free, at least one."""
+    return max(1, cores - int(other_load + 1 - BUSY_CORE))
 
 
-def pick(times: dict[int, float], now: int) -> int:
-    """The count to run with, given seconds per measurement for each candidate: the fastest, but the current
-    count is kept unless the fastest beats it by SWITCH_RATIO (noise must not flip the count back and forth)."""
-    best = min(times, key=lambda n: (times[n], -n))
-    if now in times and times[best] > SWITCH_RATIO * times[now]:
-        return now
-    return best
+def other_load() -> float:
+    """Cores' worth of CPU time that other processes used lately."""
+    times = _proc_times()
+    if times is None:  # no /proc: the runnable tasks of the last minute, less this process's threads
+        return max(0.0, os.getloadavg()[0] - torch.get_num_threads()) if hasattr(os, "getloadavg") else 0.0
+    before, _state["proc"] = _state["proc"], times
+    if before is None or times[2] <= before[2]:
+        return 0.0
+    busy, own, total = (a - b for a, b in zip(times, before))
+    return max(0.0, (busy - own) / total * (os.cpu_count() or 1))
 
 
-def _seconds_at(threads: int) -> float:
-    torch.set_num_threads(threads)
-    x, w = torch.ones(256, 128), torch.full((128, 384), 0.01)  # the size of one layer of a decode step
-    t0 = time.perf_counter()
-    for _ in range(_REPS):
-        torch.mm(x, w)
-    return time.perf_counter() - t0
+def _proc_times() -> tuple[int, int, int] | None:
+    """(busy, this process's, all) CPU time in clock ticks since boot, summed over the cores (Linux /proc)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    except (OSError, ValueError, IndexError):
+        return None
+    own = int(fields[11]) + int(fields[12])  # utime + stime
+    return sum(ticks) - ticks[3] - ticks[4], own, sum(ticks)
 
 
 def _choose() -> None:
     now = torch.get_num_threads()
-    if _state["max"] <= 1:
-        _state["auto"] = False  # one core: nothing to choose
-        return
-    times = {n: _seconds_at(n) for n in candidates(_state["max"])}
-    chosen = pick(times, now)
-    torch.set_num_threads(chosen)
+    load = other_load()
+    chosen = threads_for(_state["max"], load)
     _state["last_check"] = time.perf_counter()
     if chosen != now:
+        torch.set_num_threads(chosen)
         if chosen < _state["max"]:
-            why = (f"another process is using the CPU: {now} threads would wait on each other at every op "
-                   f"({1e3 * times[now]:.0f} ms vs {1e3 * times[chosen]:.0f} ms for the same work)")
+            why = (f"other processes are using {load:.1f} of {_state['max']} cores, and threads that share a core "
+                   "with them would make every op wait")
         else:
             why = "the cores are free again"
         print(f"note: torch threads {now} -> {chosen}: {why}. --threads=N fixes the count.", flush=True)

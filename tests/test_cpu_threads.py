@@ -1,5 +1,5 @@
-"""nanor1/cpu_threads.py: the thread count is measured, kept against noise, switched on a busy machine, fixed
-when asked, and switching it does not change a GRPO step's numbers."""
+"""nanor1/cpu_threads.py: the thread count follows the cores other processes leave free, is fixed when asked, and
+switching it does not change a GRPO step's numbers."""
 import pytest
 import torch
 
@@ -19,17 +19,23 @@ def restore_threads(monkeypatch):
     torch.set_num_threads(before)
 
 
-def test_candidates_are_all_cores_one_fewer_and_one():
-    assert cpu_threads.candidates(8) == [8, 7, 1]
-    assert cpu_threads.candidates(2) == [2, 1]
-    assert cpu_threads.candidates(1) == [1]
+def test_one_thread_per_core_the_other_processes_leave_free():
+    assert cpu_threads.threads_for(2, 0.0) == 2
+    assert cpu_threads.threads_for(2, 0.1) == 2          # background noise
+    assert cpu_threads.threads_for(2, 0.5) == 1          # a busy process sharing a core with one of our threads
+    assert cpu_threads.threads_for(2, 1.0) == 1
+    assert cpu_threads.threads_for(2, 3.0) == 1          # never fewer than one
+    assert cpu_threads.threads_for(8, 2.0) == 6
 
 
-def test_pick_takes_the_fastest_but_keeps_the_current_count_against_noise():
-    assert cpu_threads.pick({2: 0.010, 1: 0.100}, now=2) == 2
-    assert cpu_threads.pick({2: 0.200, 1: 0.012}, now=2) == 1        # busy: one thread is much faster
-    assert cpu_threads.pick({2: 0.011, 1: 0.012}, now=1) == 1        # 2 is not enough faster to switch back
-    assert cpu_threads.pick({2: 0.006, 1: 0.012}, now=1) == 2        # the cores are free again
+def test_other_load_subtracts_this_process_and_reads_proc_stat():
+    if cpu_threads._proc_times() is None:
+        pytest.skip("no /proc on this system")
+    cpu_threads.other_load()
+    x = torch.randn(512, 512)
+    for _ in range(200):  # this process's own work is not "other load"
+        x = torch.tanh(x @ x) * 0.5
+    assert 0.0 <= cpu_threads.other_load() < 1.5
 
 
 def test_a_number_fixes_the_count_and_bad_values_are_refused():
@@ -49,31 +55,31 @@ def test_auto_respects_omp_num_threads_and_cuda(monkeypatch):
     assert not cpu_threads._state["auto"]
 
 
-def test_a_busy_core_switches_to_fewer_threads_with_a_note_and_checks_are_rate_limited(monkeypatch, capsys):
-    busy = {"on": False}
-    calls = []
+def test_a_busy_core_switches_to_fewer_threads_with_a_note_and_looks_are_rate_limited(monkeypatch, capsys):
+    load = {"other": 0.0, "looks": 0}
 
-    def seconds_at(n):  # two threads wait on a descheduled one while another process is busy
-        calls.append(n)
-        torch.set_num_threads(n)
-        return 0.2 if busy["on"] and n > 1 else 0.01 / n ** 0.5
-    monkeypatch.setattr(cpu_threads, "_seconds_at", seconds_at)
+    def other_load():
+        load["looks"] += 1
+        return load["other"]
+    monkeypatch.setattr(cpu_threads, "other_load", other_load)
+    monkeypatch.setattr(cpu_threads, "_DEFAULT", 2)
     monkeypatch.setitem(cpu_threads._state, "max", 2)
+    monkeypatch.setattr(cpu_threads.time, "sleep", lambda s: None)
     assert cpu_threads.configure("auto") == 2
-    busy["on"] = True
-    n_calls = len(calls)
-    cpu_threads.check()  # measured moments ago: nothing to do
-    assert len(calls) == n_calls and torch.get_num_threads() == 2
+    load["other"] = 1.0
+    looks = load["looks"]
+    cpu_threads.check()  # looked moments ago: nothing to do
+    assert load["looks"] == looks and torch.get_num_threads() == 2
     monkeypatch.setattr(cpu_threads, "CHECK_EVERY_S", 0.0)
     cpu_threads.check()
     assert torch.get_num_threads() == 1
     assert "torch threads 2 -> 1" in capsys.readouterr().out
-    busy["on"] = False
+    load["other"] = 0.05
     cpu_threads.check()
     assert torch.get_num_threads() == 2 and "free again" in capsys.readouterr().out
 
 
-def test_a_grpo_step_gives_bit_identical_weights_with_one_and_two_threads(tmp_path):
+def test_grpo_steps_give_bit_identical_weights_with_one_and_two_threads(tmp_path):
     tok = get_tokenizer()
     register_reward("test_length_parity")(lambda completion, problem: float(len(completion) % 2))  # a spread
     weights = []
