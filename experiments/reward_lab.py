@@ -191,7 +191,7 @@ def plot(arms: dict, path: str, title: str) -> None:
                 pts = [(c["step"], c["terms"][a["term"]]) for c in arms["default"]["curve"]
                        if c["terms"][a["term"]] is not None]
                 if pts:
-                    ax.plot(*zip(*pts), ls="--", color=f"C{i}", alpha=0.7)
+                    ax.plot(*zip(*pts), ls="--", marker="x", color=f"C{i}", alpha=0.7)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("RL step")
         ax.grid(alpha=0.3)

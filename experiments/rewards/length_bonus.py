@@ -11,7 +11,7 @@ Measured: see docs/reward_lab.md
 """
 from nanor1.rewards import register_reward, think_text
 
-# About six countdown tries (~60 characters each; a linear equation thinks ~40, a "check: ..."
+# About five countdown tries (60-80 characters each; a linear equation thinks ~40, a "check: ..."
 # adds ~30): more than the base writes on most problems, so the term pays for growth during a run.
 FULL_CHARS = 400
 
