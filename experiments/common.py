@@ -75,8 +75,8 @@ def ensure_base(cfg: ExpConfig) -> str:
     """The base checkpoint: --base (shipped: nanor1/base.pt, checked against the code), else
     out/base_<pretraining preset>/model.pt, shared with train_zero.py and pretrained (or its pretraining resumed)
     there when missing."""
-    if cfg.base == "shipped":  # checked against the code first: a stale base stops with one line
-        return resolve_base("shipped", PRESETS[cfg.preset]["pretrain"], "out")
+    if cfg.base == "shipped":  # nanor1/base.pt (the cpu pretraining preset's), checked against the code first
+        return resolve_base("shipped", "cpu", "out")
     if cfg.base:
         return cfg.base
     preset = PRESETS[cfg.preset]["pretrain"]

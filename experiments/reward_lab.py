@@ -2,6 +2,8 @@
 
     python experiments/reward_lab.py                    # cpu preset: 4 arms x 64 steps, ~4 x 8 min
     python experiments/reward_lab.py --preset=tiny --out_dir=/tmp/lab   # the CI size (seconds)
+    python experiments/reward_lab.py --rewards=my_rewards.py --reward_weights=accuracy=1,format=0.25,mine=0.5
+                                                        # a fifth arm, "yours": your idea beside the three
 
 Four arms with train_zero.py's default run (cpu: the shipped base nanor1/base.pt, the GRPO settings
 of nanor1/zero_presets.py's PRESETS["cpu"]["grpo"], a held-out evaluation every 8 steps of 8
@@ -23,7 +25,9 @@ verdict computed from these numbers: pass@1 against default paired over the same
 problems (mean per-problem difference +- 1.96 sd / sqrt(n)).
 Writes <out_dir>/result.json, reward_lab.png and responses.md (default out/exp_reward_lab). Each
 arm is cached in <out_dir>/<arm>_s<seed>/ (its step log: train.jsonl), so a rerun is free.
-How to read it, and how to try an idea of your own: docs/reward_lab.md.
+--rewards and --reward_weights (train_zero.py's flags) add the arm "yours": your modules loaded beside
+the three files, weighted as you say; its term is the first weighted name other than accuracy and format.
+The four arms' caches do not depend on it. How to read it: docs/reward_lab.md.
 """
 import hashlib
 import json
@@ -31,7 +35,7 @@ import math
 import os
 import statistics
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,10 +66,23 @@ HELDOUT = ("pass@1", "mean_len", "aha_rate", "truncation_rate")
 BATCH = ("zero_std_frac", "kl", "trunc_rate")  # training-batch signals (docs/reward_lab.md)
 
 
-def parse(argv) -> ExpConfig:
-    """ExpConfig with train_zero.py's values of the preset (steps, evaluation size and interval)
-    and one seed."""
-    cfg = parse_overrides(ExpConfig(), argv)
+@dataclass
+class LabConfig(ExpConfig):
+    rewards: str = ""          # your reward modules (.py paths or dotted names), as train_zero.py takes them
+    reward_weights: str = ""   # the weights of the arm "yours", e.g. accuracy=1,format=0.25,mine=0.5
+
+
+def lab_config(cfg: LabConfig, arm: str, seed: int) -> GRPOConfig:
+    """train_zero.py's GRPO settings of the preset, with the arm's reward, loaded as --rewards."""
+    files = [*REWARD_FILES, *([cfg.rewards] if arm == "yours" else [])]
+    return GRPOConfig(**{**PRESETS[cfg.preset]["grpo"], "steps": cfg.steps, "seed": seed,
+                         "rewards": ",".join(files), "reward_weights": ARMS[arm]})
+
+
+def parse(argv) -> LabConfig:
+    """LabConfig with train_zero.py's values of the preset (steps, evaluation size and interval)
+    and one seed; with --reward_weights, the arm "yours"."""
+    cfg = parse_overrides(LabConfig(), argv)
     if cfg.preset not in ("cpu", "tiny"):
         raise SystemExit(f"error: --preset={cfg.preset!r}: choose cpu or tiny")
     p = PRESETS[cfg.preset]
@@ -73,14 +90,15 @@ def parse(argv) -> ExpConfig:
     cfg.eval_every = cfg.eval_every or eval_interval(cfg.steps)
     cfg.eval_n_per_cell = cfg.eval_n_per_cell or p["eval_n"]
     cfg.out_dir = cfg.out_dir or "out/exp_reward_lab"
+    if cfg.rewards and not cfg.reward_weights:
+        raise SystemExit("error: --rewards needs --reward_weights (the weights of your arm)")
+    if cfg.reward_weights:
+        names = [w.partition("=")[0].strip() for w in cfg.reward_weights.split(",") if w.strip()]
+        ARMS["yours"] = cfg.reward_weights
+        TERM["yours"] = next((n for n in names if n not in ("accuracy", "format")), "accuracy")
+        lab_config(cfg, "yours", 0).resolved()  # a typo or a broken module fails now, not after four arms
     os.makedirs(cfg.out_dir, exist_ok=True)
     return cfg
-
-
-def lab_config(cfg: ExpConfig, arm: str, seed: int) -> GRPOConfig:
-    """train_zero.py's GRPO settings of the preset, with the arm's reward, loaded as --rewards."""
-    return GRPOConfig(**{**PRESETS[cfg.preset]["grpo"], "steps": cfg.steps, "seed": seed,
-                         "rewards": ",".join(REWARD_FILES), "reward_weights": ARMS[arm]})
 
 
 def reward_sources() -> dict:
@@ -165,8 +183,8 @@ def verdict(arm: str, curve: list[dict], default_curve: list[dict], paired: dict
     return (f"{arm}: pass@1 {pct(last['pass@1'])} vs default {pct(d_last['pass@1'])} (paired over "
             f"the same {paired['n_problems']} problems: {100 * paired['diff']:+.1f} +- {ci} "
             f"points, {reading}); its term {num(curve[window]['term'])} -> {num(last['term'])} in "
-            f"the training batches (default run: {num(default_curve[window]['terms'][term])} -> "
-            f"{num(d_last['terms'][term])}); length {num(last['mean_len'], '.0f')} vs "
+            f"the training batches (default run: {num(default_curve[window]['terms'].get(term))} -> "
+            f"{num(d_last['terms'].get(term))}); length {num(last['mean_len'], '.0f')} vs "
             f"{num(d_last['mean_len'], '.0f')} tokens, aha {pct(last['aha_rate'])} vs "
             f"{pct(d_last['aha_rate'])}, truncation {pct(last['truncation_rate'])} vs "
             f"{pct(d_last['truncation_rate'])}.")
@@ -188,8 +206,8 @@ def plot(arms: dict, path: str, title: str) -> None:
             if pts:
                 ax.plot(*zip(*pts), marker=".", color=f"C{i}", label=f"{arm} ({a['label']})")
             if key == "term":
-                pts = [(c["step"], c["terms"][a["term"]]) for c in arms["default"]["curve"]
-                       if c["terms"][a["term"]] is not None]
+                pts = [(c["step"], c["terms"].get(a["term"])) for c in arms["default"]["curve"]
+                       if c["terms"].get(a["term"]) is not None]
                 if pts:
                     ax.plot(*zip(*pts), ls="--", marker="x", color=f"C{i}", alpha=0.7)
         ax.set_title(label, fontsize=10)
@@ -231,7 +249,8 @@ def main(argv):
             for seed in range(cfg.seeds) for arm in ARMS}  # seed-major: every arm has seed 0 first
     by_arm = {arm: [runs[arm, seed] for seed in range(cfg.seeds)] for arm in ARMS}
     arms = {arm: {"weights": ARMS[arm], "term": TERM[arm],
-                  "label": DEFAULT_WEIGHTS if arm == "default" else f"+{IDEA_WEIGHT} x {arm}",
+                  "label": (DEFAULT_WEIGHTS if arm == "default" else ARMS[arm] if arm == "yours"
+                            else f"+{IDEA_WEIGHT} x {arm}"),
                   "curve": lab_curve(results, TERM[arm])} for arm, results in by_arm.items()}
     for arm, a in arms.items():
         a["paired_vs_default"] = (None if arm == "default" else

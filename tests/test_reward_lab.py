@@ -185,3 +185,26 @@ def test_every_reward_returns_at_once_on_adversarial_answers(rewards, answer):
         assert isinstance(value, float) and 0.0 <= value <= 1.0, name
         assert time.perf_counter() - t0 < 1.0, name
     assert rewards["partial_credit"](completion, COUNTDOWN) == 0.0
+
+
+def test_your_reward_is_a_fifth_arm_and_a_typo_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(REPO, "experiments"))
+    import reward_lab
+    mine = tmp_path / "mine.py"
+    mine.write_text("from nanor1.rewards import register_reward\n\n"
+                    "@register_reward('test_lab_mine')\n"
+                    "def mine(completion, problem):\n    return float('Wait' in completion)\n")
+    cfg = reward_lab.parse(["--preset=tiny", f"--out_dir={tmp_path / 'lab'}", f"--rewards={mine}",
+                            "--reward_weights=accuracy=1,format=0.25,test_lab_mine=0.5"])
+    try:
+        assert reward_lab.ARMS["yours"] == "accuracy=1,format=0.25,test_lab_mine=0.5"
+        assert reward_lab.TERM["yours"] == "test_lab_mine"
+        assert str(mine) in reward_lab.lab_config(cfg, "yours", 0).rewards
+        assert str(mine) not in reward_lab.lab_config(cfg, "default", 0).rewards  # the four arms' caches hold
+        with pytest.raises(SystemExit, match="unknown reward"):
+            reward_lab.parse(["--preset=tiny", f"--out_dir={tmp_path / 'lab'}", f"--rewards={mine}",
+                              "--reward_weights=accuracy=1,test_lab_typo=0.5"])
+    finally:
+        reward_lab.ARMS.pop("yours", None)
+        reward_lab.TERM.pop("yours", None)
+        REWARDS.pop("test_lab_mine", None)
