@@ -43,7 +43,7 @@ class SampleConfig:
     n: int = 4                     # samples per question
     temperature: float = 0.6       # 0: greedy
     top_p: float = 0.95
-    max_new_tokens: int = 320
+    max_new_tokens: int = 400      # what training and the evaluator allow (long searches are cut at 320)
     seed: int = 0                  # fixes the held-out problems drawn and the sampling
     color: str = "auto"            # auto (on a terminal) | always | never
     device: str = "auto"
