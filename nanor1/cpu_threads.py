@@ -13,9 +13,10 @@ how much CPU time the rest of the machine used since the last look (Linux: /proc
 time; elsewhere: the 1-minute load average less this process's threads) and sets the count to the cores minus the
 busy ones. A change prints one note line; each step's `threads` is in the metrics log.
 
-The thread count does not change this model's numbers on a CPU (tests/test_cpu_threads.py: GRPO steps with one
-and with two threads give bit-identical weights), so a switch in the middle of a run keeps a seeded run's curve.
-An explicit count (--threads=N, or OMP_NUM_THREADS in the environment) is never changed; on CUDA nothing is done.
+A seeded run is bit-reproducible for a given thread count. A switch changes the order of a few float sums (a long
+reduction split over threads), so a run that switched agrees with a quiet run to 5-6 digits at first and may then
+part from it as RL amplifies the difference (docs/results.md, "A busy laptop"); an explicit count (--threads=N, or
+OMP_NUM_THREADS in the environment) is never changed, for runs that must match bit for bit. On CUDA nothing is done.
 """
 import os
 import time
