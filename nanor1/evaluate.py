@@ -216,15 +216,24 @@ def _fmt(v, pct=True):
     return f"{100 * v:5.1f}" if pct else f"{v:5.0f}"
 
 
+# the table's columns: (result key, header, a rate in %?)
+TABLE_COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@k", True), ("pass@k", "pass@k", True),
+                 ("format_rate", "format", True), ("lang_mix_rate", "mixed", True), ("mean_len", "tokens", False),
+                 ("aha_rate", "aha", True), ("acc_aha", "acc|aha", True), ("acc_no_aha", "acc|none", True),
+                 ("readable_rate", "readable", True)]
+TABLE_LEGEND = ("format: strict <think>/<answer> form; mixed: mixes languages; tokens: mean length; aha: has a\n"
+                "self-correction (\"Wait\", ...); acc|aha, acc|none: pass@1 with / without one; readable: "
+                "well-formed, finished,\none language, no loop")
+
+
 def format_table(result: dict) -> str:
-    """Fixed-width table: overall, per family, per difficulty."""
-    cols = [("pass@1", True), ("cons@k", True), ("pass@k", True), ("format_rate", True), ("lang_mix_rate", True),
-            ("mean_len", False), ("aha_rate", True), ("acc_aha", True), ("acc_no_aha", True), ("readable_rate", True)]
-    head = f"{'':14s} " + " ".join(f"{c[:7]:>7s}" for c, _ in cols) + f" {'n':>5s}"
+    """Fixed-width table: overall, per family, per difficulty, per prompt language; a legend; the gate line."""
+    cols = [(key, pct) for key, _, pct in TABLE_COLUMNS]
+    head = f"{'':14s} " + " ".join(f"{name:>8s}" for _, name, _ in TABLE_COLUMNS) + f" {'n':>5s}"
     lines = [f"held-out evaluation, T={result['temperature']}, k={result['k']} (rates in %)", head]
 
     def line(name, r):
-        return f"{name:14s} " + " ".join(f"{_fmt(r[c], p):>7s}" for c, p in cols) + f" {r['n_responses']:5d}"
+        return f"{name:14s} " + " ".join(f"{_fmt(r[c], p):>8s}" for c, p in cols) + f" {r['n_responses']:5d}"
     lines.append(line("all", result))
     for f, r in result["by_family"].items():
         lines.append(line(f, r))
@@ -232,7 +241,10 @@ def format_table(result: dict) -> str:
         lines.append(line(f"difficulty {d}", r))
     for lang, r in result.get("by_lang", {}).items():
         lines.append(line(f"prompts {lang}", r))
-    g = result
+    lines.append(TABLE_LEGEND)
+    g = result  # does the reasoning carry the answers? (the base's gate, docs/results.md)
+    lines.append("gate (pass@1 of responses that reason vs answer at once; after a failed check, of those that "
+                 "retry vs stop;\nchecks whose verdict is right):")
     lines.append(f"gate: acc reasoning {_fmt(g['acc_reasoning'])}% (n={g['n_reasoning']}) vs direct "
                  f"{_fmt(g['acc_direct'])}% (n={g['n_responses'] - g['n_reasoning']}); after a miss: retry "
                  f"{_fmt(g['acc_retry_after_miss'])}% (n={g['n_retry_after_miss']}) vs stop "
