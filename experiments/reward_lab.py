@@ -1,6 +1,6 @@
 """The reward lab: R1-Zero's default reward and three reward ideas beside it, one run each.
 
-    python experiments/reward_lab.py                    # cpu preset: 4 arms x 64 steps, ~4 x 8 min
+    python experiments/reward_lab.py                    # cpu preset: 4 arms x 64 steps, ~4 x 9 min
     python experiments/reward_lab.py --preset=tiny --out_dir=/tmp/lab   # the CI size (seconds)
     python experiments/reward_lab.py --rewards=my_rewards.py --reward_weights=accuracy=1,format=0.25,mine=0.5
                                                         # a fifth arm, "yours": your idea beside the three
