@@ -12,7 +12,8 @@ log-probs, update (forward, backward, AdamW), held-out evaluation, and the rest 
 micro-batches of 32 rows), run by today's code, whose training forward is faster for both: the ratio cpu /
 cpu_long is a lower bound of the speed-up. --baseline_commit=REV measures against the code itself: that commit is
 checked out in a temporary git worktree and its default `python train_zero.py` runs instead of cpu_long (an old
-run records no evaluation time: its evaluations are in "other"). The held-out result of each run is printed
+run records no evaluation time: its evaluations are in "other"; with --scale it runs cpu_long's steps scaled, under
+its own evaluation schedule: a check that the path works, not a ratio). The held-out result of each run is printed
 beside its time, so a faster run that learns less shows it.
 
 --busy: the run of --busy_steps steps with the default thread choice (auto) alone, then with a busy-loop process
@@ -83,12 +84,12 @@ def run(preset: str, out_dir: str, extra: list[str], root: str = ROOT) -> dict:
             "threads": sorted({r.get("threads") for r in steps})}
 
 
-def run_commit(rev: str, keep: str) -> dict:
+def run_commit(rev: str, keep: str, extra: list[str]) -> dict:
     """The default run of git revision rev, checked out in a temporary worktree (removed afterwards)."""
     tree = os.path.join(keep, f"tree_{rev}")
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, rev], check=True, capture_output=True)
     try:
-        result = run("cpu", os.path.join(keep, f"commit_{rev}"), [], root=tree)
+        result = run("cpu", os.path.join(keep, f"commit_{rev}"), extra, root=tree)
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
     result["preset"] = rev[:9]
@@ -145,8 +146,8 @@ def main(argv):
     for preset in presets[:1] if cfg.baseline_commit else presets:
         results.append(run(preset, os.path.join(keep, preset), scaled_args(preset, cfg.scale)))
         print(split_line(results[-1]), flush=True)
-    if cfg.baseline_commit:
-        results.append(run_commit(cfg.baseline_commit, keep))
+    if cfg.baseline_commit:  # with --scale, the old default's steps are taken to be cpu_long's
+        results.append(run_commit(cfg.baseline_commit, keep, scaled_args("cpu_long", cfg.scale)))
         print(split_line(results[-1]), flush=True)
     new, old = results[0], results[-1]
     ratio = new["wall_s"] / old["wall_s"]
