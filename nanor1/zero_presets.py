@@ -18,7 +18,7 @@ PRESETS = {  # base: shipped | scratch; pretrain: its pretraining preset (for --
                  grpo=dict(steps=2, prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
     "cpu": dict(base="shipped", pretrain="cpu", eval_n=8,
                 grpo=dict(SMALL_WORLD, steps=64, prompts_per_step=16, num_generations=8)),
-    # the cpu preset as it was before it was made faster (docs/results.md, "The default run in half the time"):
+    # the cpu preset as it was before it was made faster (docs/results.md, "The default run"):
     # 120 steps (the same picture by step 60), micro-batches of 32 rows whatever their length; bench/zero.py
     # measures the default run against it
     "cpu_long": dict(base="shipped", pretrain="cpu", eval_n=8,
