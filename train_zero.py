@@ -1,6 +1,6 @@
 """R1-Zero, end to end: pure RL (GRPO + rule rewards, no SFT) from a base model, evaluated on held-out problems.
 
-    python train_zero.py                      # from the shipped base (nanor1/base.pt): 8-15 minutes on 2 cores
+    python train_zero.py                      # from the shipped base (nanor1/base.pt): ~7 minutes on 2 cores
     python train_zero.py --base=scratch       # pretrain that base first (nanor1/pretrain.py, 7-21 min), then that RL
     python train_zero.py --base=out/base/model.pt --steps=40   # another base; override any GRPO knob
     python train_zero.py --resume             # continue a killed run (same model, optimizer, RNG, data, step)
