@@ -35,7 +35,11 @@ import torch
 
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
 from nanor1.config import parse_overrides
+from nanor1.corpus import CorpusMix
+from nanor1.evaluate import evaluate, format_table
 from nanor1.model import ModelConfig
+from nanor1.pretrain import (CORPUS_KNOBS, PRESETS, PretrainConfig, corpus_knobs, corpus_mix, ensure_base,
+                             make_batch, pretrain, resolve)
 from nanor1.tokenizer import RANKS_PATH, get_tokenizer
 
 SHIPPED = {"cpu": os.path.join(os.path.dirname(__file__), "base.pt"),  # pretraining preset -> its shipped base
@@ -44,7 +48,7 @@ PRESET = "cpu"                                    # the pretraining preset that 
 SHIPPED_PATH = SHIPPED[PRESET]
 REBUILD = "python -m nanor1.base --rebuild --ship"
 ADDED_OFF = {"compile": 0, "bf16": 0, "muon_lr": 0.0,  # knobs newer than a base's provenance: it was made without them
-             "decay_frac": 1.0, "slip_rate": -1.0}
+             "decay_frac": 1.0}
 RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",  # config fields that do not change weights
             "probe_every")
 
@@ -69,7 +73,6 @@ def tokenizer_sha256(path: str = RANKS_PATH) -> str:
 def corpus_fingerprint(cfg, mix) -> str:
     """sha256 of the token ids of the first and the last pretraining batch: changes whenever the corpus
     generator, the task world or the tokenizer would feed the pretraining different text."""
-    from nanor1.pretrain import make_batch
     tok = get_tokenizer()
     h = hashlib.sha256()
     for step in (0, cfg.steps - 1):
@@ -77,21 +80,24 @@ def corpus_fingerprint(cfg, mix) -> str:
     return h.hexdigest()
 
 
+def training_config(config: dict) -> dict:
+    """The fields of a PretrainConfig (as a dict) that decide the weights, less the corpus knobs: the provenance
+    records those as "corpus", the values the run used (older bases wrote -1 here for "the preset's")."""
+    return {k: v for k, v in config.items() if k not in RUN_ONLY and k not in CORPUS_KNOBS}
+
+
 def expected_provenance(preset: str = PRESET) -> dict:
     """What a base pretrained now with `preset` would record (everything except the run's own facts)."""
-    from nanor1.pretrain import PRESETS, PretrainConfig, corpus_knobs, corpus_mix, resolve
     cfg = resolve(PretrainConfig(preset=preset))
     mix = corpus_mix(cfg)
     model = ModelConfig.preset(PRESETS[preset]["model"], vocab_size=get_tokenizer().vocab_size)
-    return {"preset": preset, "pretrain_config": {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY},
+    return {"preset": preset, "pretrain_config": training_config(asdict(cfg)),
             "corpus": corpus_knobs(mix), "model_config": model.to_dict(), "tokenizer_sha256": tokenizer_sha256(),
             "corpus_fingerprint": corpus_fingerprint(cfg, mix)}
 
 
 def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
     """Why a base with this provenance no longer matches the code ([] when it does)."""
-    from nanor1.corpus import CorpusMix
-    from nanor1.pretrain import corpus_knobs
     want = expected_provenance(preset)
     names = {"tokenizer_sha256": "the tokenizer ranks (nanor1/tokenizer.bpe) changed",
              "model_config": "the model config changed",
@@ -102,7 +108,7 @@ def stale_reasons(provenance: dict, preset: str = PRESET) -> list[str]:
     for key, why in names.items():
         have, need = provenance.get(key), want[key]
         if key == "pretrain_config" and isinstance(have, dict):
-            have = {**ADDED_OFF, **have}
+            have = training_config({**ADDED_OFF, **have})
         if key == "corpus" and isinstance(have, dict):  # a knob newer than the provenance: CorpusMix's default
             have = {**corpus_knobs(CorpusMix()), **have}
         if have != need:
@@ -117,8 +123,10 @@ def package(ckpt: dict, seconds: float, path: str, preset: str = PRESET) -> dict
     """The shipped form of a finished pretraining checkpoint: weights, configs and provenance, nothing else."""
     expected = expected_provenance(preset)
     made_with = {k: v for k, v in ckpt["config"].items() if k in expected["pretrain_config"] and k != "preset"}
-    if any(expected["pretrain_config"][k] != v for k, v in made_with.items()):  # the provenance would not be true
-        raise SystemExit(f"error: this checkpoint was not pretrained as the {preset!r} preset: {made_with}")
+    made_on = ckpt.get("corpus", expected["corpus"])
+    if any(expected["pretrain_config"][k] != v for k, v in made_with.items()) or made_on != expected["corpus"]:
+        raise SystemExit(f"error: this checkpoint was not pretrained as the {preset!r} preset: {made_with}, "
+                         f"corpus {made_on}")  # the provenance would not be true
     provenance = {**expected, "command": f"python -m nanor1.pretrain --preset={preset}",
                   "rebuild": rebuild_command(preset), "torch": str(torch.__version__),
                   "threads": torch.get_num_threads(), "precision": ckpt.get("precision", "fp32"),
@@ -156,7 +164,6 @@ def resolve_base(choice: str, pretrain_preset: str, root: str, device="cpu") -> 
         load_shipped(device, preset=pretrain_preset)  # a stale or missing base stops here, with how to rebuild it
         return path
     if choice == "scratch":
-        from nanor1.pretrain import ensure_base
         return ensure_base(pretrain_preset, os.path.join(root, f"base_{pretrain_preset}"), device)
     return choice
 
@@ -177,8 +184,6 @@ class BaseConfig:
 
 
 def main(argv):
-    from nanor1.evaluate import evaluate, format_table
-    from nanor1.pretrain import PretrainConfig, pretrain
     cfg = parse_overrides(BaseConfig(), argv)
     target = shipped_path(cfg.preset)
     cfg.out_dir = cfg.out_dir or ("out/base_rebuild" + ("" if cfg.preset == PRESET else f"_{cfg.preset}"))

@@ -1,13 +1,20 @@
 """Command-line overrides for config dataclasses: `--key=value`, validated, with clear errors.
 
     cfg = parse_overrides(TrainConfig(), sys.argv[1:])
+    cfg, explicit = parse_with_preset(PretrainConfig(), sys.argv[1:], PRESETS)   # flags first, then the preset
 
-Every knob of every script is a dataclass field with a default. A flag must name an existing field and parse as
-that field's type; otherwise the script exits with status 2 and a message naming the key (a typo such as
-`--lr_rate=1e-3` must never be silently ignored). Values are parsed by type, never evaluated as code.
+Every knob of every script is a dataclass field with a real default and a one-line `# comment` (what --help
+prints). A flag must name an existing field and parse as that field's type; otherwise the script exits with status
+2 and a message naming the key (a typo such as `--lr_rate=1e-3` must never be silently ignored). Values are parsed
+by type, never evaluated as code. A preset is a dict of field values chosen by the config's `preset` field: it fills
+every field that no flag set.
 """
 import dataclasses
+import inspect
+import io
 import sys
+import textwrap
+import tokenize
 import typing
 
 
@@ -54,13 +61,45 @@ def _parse_value(key: str, text: str, kind):
     _fail(f"error: --{key}: unsupported field type {kind}")
 
 
-def help_text(cfg) -> str:
-    hints = typing.get_type_hints(type(cfg))
-    lines = [f"options for {type(cfg).__name__} (--key=value):"]
+def field_comments(cls) -> dict[str, str]:
+    """{field: the trailing `# comment` of its line} from the dataclass's source ({} where the source is missing)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(textwrap.dedent(inspect.getsource(cls))).readline))
+    except (OSError, TypeError, SyntaxError, tokenize.TokenError):
+        return {}
+    names, comments, line, last = {f.name for f in dataclasses.fields(cls)}, {}, [], None
+    for tok in tokens:
+        text = tok.string.lstrip("#").strip()
+        if tok.type in (tokenize.NEWLINE, tokenize.NL):
+            line = []
+        elif tok.type == tokenize.COMMENT and len(line) > 1 and line[0] in names and line[1] == ":":
+            last = line[0]
+            comments.setdefault(last, text)
+        elif tok.type == tokenize.COMMENT and not line and last:  # a comment line continuing the field's
+            comments[last] += " " + text
+        elif tok.type not in (tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
+            line.append(tok.string)
+            last = None
+    return comments
+
+
+def help_text(cfg, preset: dict | None = None) -> str:
+    """One line per field: flag, type, value (the preset's where it sets one, else cfg's) and description."""
+    hints, about = typing.get_type_hints(type(cfg)), field_comments(type(cfg))
+    values = f"preset {cfg.preset}" if preset is not None else "defaults"
+    lines = [f"options for {type(cfg).__name__} (--key=value; values: {values}):"]
     for f in dataclasses.fields(cfg):
         kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
-        lines.append(f"  --{f.name:<28} {kind:<8} default {getattr(cfg, f.name)!r}")
+        default = getattr(cfg, f.name)
+        value = (preset or {}).get(f.name, default)
+        shown = repr(value) + (f" (default {default!r})" if value != default else "")
+        lines.append(f"  --{f.name:<20} {kind:<6} {shown:<22} {about.get(f.name, '')}".rstrip())
     return "\n".join(lines)
+
+
+def _key(arg: str) -> str:
+    """The field a `--key=value` flag names: '--out-dir=a' -> 'out_dir'."""
+    return arg[2:].partition("=")[0].replace("-", "_")
 
 
 def parse_overrides(cfg, argv: list[str], allow_positional: bool = False):
@@ -75,8 +114,8 @@ def parse_overrides(cfg, argv: list[str], allow_positional: bool = False):
             if allow_positional:
                 continue
             _fail(f"error: unexpected argument {arg!r}; options are --key=value (see --help)")
-        key, eq, value = arg[2:].partition("=")
-        key = key.replace("-", "_")
+        key = _key(arg)
+        _, eq, value = arg.partition("=")
         if key not in names:
             close = [n for n in names if n.startswith(key[:3])]
             hint = f" (did you mean {', '.join('--' + c for c in sorted(close))}?)" if close else ""
@@ -98,7 +137,35 @@ def parse_overrides_multi(cfgs: list, argv: list[str]) -> list:
         if arg in ("-h", "--help"):
             print("\n\n".join(help_text(c) for c in cfgs))
             raise SystemExit(0)
-        key = arg[2:].partition("=")[0].replace("-", "_") if arg.startswith("--") else None
+        key = _key(arg) if arg.startswith("--") else None
         owner = next((i for i, names in enumerate(fields_of) if key in names), 0)
         per_cfg[owner].append(arg)  # unknown keys go to the first config, which reports them
     return [parse_overrides(c, a) for c, a in zip(cfgs, per_cfg)]
+
+
+def apply_preset(cfg, presets: dict, explicit: set | None = None):
+    """cfg, changed in place: presets[cfg.preset]'s value in every field not in `explicit` (the fields a command
+    line set). The preset's keys that are no fields (a model name, say) are the caller's. explicit=None, for a
+    config built in code: the fields that differ from their defaults, so a value equal to its default is the
+    preset's to replace."""
+    if cfg.preset not in presets:
+        raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {sorted(presets)}")
+    if explicit is None:
+        default = type(cfg)()
+        explicit = {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(default, f.name)}
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in presets[cfg.preset].items():
+        if key in names and key not in explicit:
+            setattr(cfg, key, value)
+    return cfg
+
+
+def parse_with_preset(cfg, argv: list[str], presets: dict):
+    """parse_overrides, then apply_preset: the flags first, the chosen preset fills the rest. Returns (cfg, the
+    fields the flags set). --help prints each field with the value the chosen preset (or the default one) gives."""
+    explicit = {_key(arg) for arg in argv if arg.startswith("--")}
+    if "-h" in argv or "--help" in argv:
+        chosen = parse_overrides(dataclasses.replace(cfg), [a for a in argv if _key(a) == "preset"])
+        print(help_text(chosen, presets.get(chosen.preset)))
+        raise SystemExit(0)
+    return apply_preset(parse_overrides(cfg, argv), presets, explicit), explicit

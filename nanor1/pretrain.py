@@ -29,29 +29,32 @@ from tqdm import tqdm
 
 from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nanor1.config import parse_overrides
+from nanor1.config import apply_preset, parse_with_preset
 from nanor1.corpus import CorpusMix, make_document
 from nanor1.distributed import (all_reduce, amp_dtype, autocast_for, barrier, cleanup, ddp, init_distributed,
                                 is_main, shard, world)
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.model import GPT, ModelConfig
-from nanor1.evaluate import VERDICT_RE
 from nanor1.optim import lr_at, make_optimizer, set_lr
+from nanor1.rewards import VERDICT_RE
 from nanor1.tasks import Habits, format_response, sample_problem, trace_parts
 from nanor1.tokenizer import get_tokenizer
 
 
+_MIX = CorpusMix()  # the corpus knobs' defaults
+
+
 @dataclass
-class PretrainConfig:
-    preset: str = "cpu"            # tiny | cpu | cpu_adamw | student | cpu_r1 | cpu_small | cpu_v1 | gpu
-    out_dir: str = "out/base"
-    steps: int = 0                 # 0: the preset's
-    batch_size: int = 0            # rows per step (0: the preset's)
+class PretrainConfig:  # a preset (PRESETS) fills every field that no flag sets
+    preset: str = "cpu"            # tiny | cpu | cpu_adamw | student | gpu; legacy: cpu_r1 | cpu_small | cpu_v1
+    out_dir: str = "out/base"      # checkpoints, the metrics log and its plot
+    steps: int = 1800              # optimizer steps (each preset sets its own)
+    batch_size: int = 16           # rows per step, over all processes (each preset sets its own)
     seq_len: int = 384             # tokens per row
-    lr: float = 0.0                # peak learning rate (0: the preset's)
+    lr: float = 3e-3               # peak learning rate (each preset sets its own)
     min_lr_frac: float = 0.1       # cosine decay to this fraction of the peak
-    decay_frac: float = -1.0       # the decay in this last share of the steps, the peak held before (-1: the preset's)
-    warmup_steps: int = 0          # 0: the preset's (30 unless it says)
+    decay_frac: float = 1.0        # the decay in this last share of the steps, the peak held before
+    warmup_steps: int = 30         # linear warmup steps
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     seed: int = 1337
@@ -59,29 +62,29 @@ class PretrainConfig:
     ckpt_every: int = 200
     resume: bool = False
     device: str = "auto"           # auto | cpu | cuda
-    compile: int = -1              # torch.compile the model: 1 / 0 (-1: the preset's)
-    bf16: int = -1                 # bf16 autocast on a CPU: 1 where it has bf16 instructions, 2 always, 0 never
-                                   # (-1: the preset's; CUDA always uses bf16)
-    muon_lr: float = -1.0          # peak lr of Muon for the blocks' matrices, 0: AdamW for all (-1: the preset's)
-    probe_every: int = 250         # teacher-forced verdict accuracy and held-out loss every this many steps (0: off)
-    retry_after_miss: float = -1.0  # corpus: share of countdown traces that retry after a miss (-1: CorpusMix's)
-    first_try_hit: float = -1.0     # corpus: share of countdown traces whose first try hits (-1: CorpusMix's)
-    check_drills: float = -1.0      # corpus: share of drills that check one countdown try (-1: CorpusMix's)
-    slip_rate: float = -1.0         # corpus: share of checked traces with a caught slip (-1: CorpusMix's)
+    compile: int = 0               # torch.compile the model: 1 / 0
+    bf16: int = 0                  # CPU bf16 autocast: 1 where the CPU has it, 2 always, 0 never (CUDA: always)
+    muon_lr: float = 0.0           # peak lr of Muon for the blocks' matrices, 0: AdamW for all
+    probe_every: int = 250         # verdict accuracy (teacher-forced), held-out loss every N steps (0: off)
+    retry_after_miss: float = _MIX.habits.retry_after_miss  # corpus: countdown traces that retry after a miss
+    first_try_hit: float = _MIX.habits.first_try_hit        # corpus: countdown traces whose first try hits
+    check_drills: float = _MIX.check_drills                 # corpus: drills that check one countdown try
+    slip_rate: float = _MIX.habits.slip_rate                # corpus: checked traces with a caught slip
 
 
-PRESETS = {  # model preset, steps, batch size, peak lr
-    "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3),
+PRESETS = {  # PretrainConfig fields, and the model preset (nanor1/model.py)
+    "tiny": dict(model="tiny", steps=30, batch_size=4, lr=3e-3, seq_len=128),
     "cpu": dict(model="l4d128", steps=1800, batch_size=16, lr=3e-3, warmup_steps=50,  # the shipped base (**)
                 muon_lr=0.01, bf16=1, compile=1,
-                corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5, slip_rate=0.05)),
+                retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5, slip_rate=0.05),
     "cpu_adamw": dict(model="l4d128", steps=2500, batch_size=16, lr=3e-3, warmup_steps=50,  # (***)
-                      corpus=dict(retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5)),
+                      retry_after_miss=0.25, first_try_hit=0.3, check_drills=0.5),
     "student": dict(model="l3d96", steps=2000, batch_size=8, lr=3e-3),  # train_r1.py's distillation student (*)
+    "gpu": dict(model="l12d768", steps=6000, batch_size=64, lr=6e-4),
+    # legacy: the bases of earlier measurements, kept so that experiments/ and docs/results.md can rebuild them
     "cpu_r1": dict(model="l4d128", steps=1800, batch_size=16, lr=3e-3),    # train_r1.py's earlier base
     "cpu_small": dict(model="l3d96", steps=1000, batch_size=8, lr=3e-3),  # half the student's steps (claim 8)
     "cpu_v1": dict(model="l4d128", steps=1000, batch_size=8, lr=3e-3),     # the first cpu preset (experiments/)
-    "gpu": dict(model="l12d768", steps=6000, batch_size=64, lr=6e-4),
 }
 # (*) The base learns to copy the numbers of a question (what every retry needs, recipe §9) in a sudden drop of
 # the loss, and that transition comes with optimizer steps more than with tokens or width: with the same 3.1M
@@ -98,22 +101,12 @@ PRESETS = {  # model preset, steps, batch size, peak lr
 # base, about twice as long; bench/pretrain.py measures the cpu preset against it.
 
 
-def resolve(cfg: PretrainConfig) -> PretrainConfig:
-    if cfg.preset not in PRESETS:
-        raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {sorted(PRESETS)}")
-    p = PRESETS[cfg.preset]
-    cfg.steps = cfg.steps or p["steps"]
-    cfg.batch_size = cfg.batch_size or p["batch_size"]
-    cfg.lr = cfg.lr or p["lr"]
-    cfg.warmup_steps = cfg.warmup_steps or p.get("warmup_steps", 30)
-    cfg.compile = p.get("compile", 0) if cfg.compile < 0 else cfg.compile
-    cfg.bf16 = p.get("bf16", 0) if cfg.bf16 < 0 else cfg.bf16
+def resolve(cfg: PretrainConfig, explicit: set | None = None) -> PretrainConfig:
+    """cfg with its preset's values in the fields not in `explicit`, the fields the command line set (None: a
+    config built in code, whose fields that differ from the defaults are its own; nanor1/config.py)."""
+    cfg = apply_preset(cfg, PRESETS, explicit)
     if cfg.bf16 not in (0, 1, 2):
         raise SystemExit(f"error: --bf16={cfg.bf16}: choose 0 (fp32), 1 (bf16 where the CPU has it) or 2 (always)")
-    cfg.muon_lr = p.get("muon_lr", 0.0) if cfg.muon_lr < 0 else cfg.muon_lr
-    cfg.decay_frac = p.get("decay_frac", 1.0) if cfg.decay_frac < 0 else cfg.decay_frac
-    if cfg.preset == "tiny":
-        cfg.seq_len = min(cfg.seq_len, 128)
     return cfg
 
 
@@ -127,9 +120,8 @@ HABIT_FIELDS = {f.name for f in dataclasses.fields(Habits)}            # knobs t
 
 
 def corpus_mix(cfg: PretrainConfig, mix: CorpusMix | None = None) -> CorpusMix:
-    """The corpus this run pretrains on: CorpusMix's defaults, then the preset's "corpus", then the flags."""
-    over = dict(PRESETS[cfg.preset].get("corpus", {}))
-    over.update({k: getattr(cfg, k) for k in CORPUS_KNOBS if getattr(cfg, k) >= 0})
+    """The corpus this run pretrains on: `mix` (CorpusMix's defaults) with the run's corpus knobs."""
+    over = {k: getattr(cfg, k) for k in CORPUS_KNOBS}
     mix = mix or CorpusMix()
     habits = dataclasses.replace(mix.habits, **{k: v for k, v in over.items() if k in HABIT_FIELDS})
     return dataclasses.replace(mix, habits=habits, **{k: v for k, v in over.items() if k not in HABIT_FIELDS})
@@ -229,9 +221,11 @@ def bf16_autocast(cfg: PretrainConfig, device, quiet: bool = False) -> bool:
     return cfg.bf16 >= 1
 
 
-def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False) -> str:
-    """Run (or resume) pretraining; returns the path of the final checkpoint."""
-    cfg = resolve(cfg)
+def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = False,
+             explicit: set | None = None) -> str:
+    """Run (or resume) pretraining; returns the path of the final checkpoint. explicit: the fields the command line
+    set (resolve)."""
+    cfg = resolve(cfg, explicit)
     mix = corpus_mix(cfg, mix)
     device = init_distributed(cfg.device)
     tok = get_tokenizer()
@@ -365,8 +359,9 @@ def ensure_base(preset: str, base_dir: str, device: str) -> str:
 
 
 def main(argv):
+    cfg, explicit = parse_with_preset(PretrainConfig(), argv, PRESETS)
     try:
-        pretrain(parse_overrides(PretrainConfig(), argv))
+        pretrain(cfg, explicit=explicit)
     except CheckpointError as e:  # a corrupt or mismatched --resume checkpoint: one line, no traceback
         raise SystemExit(f"error: {e}") from None
     cleanup()

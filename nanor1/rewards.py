@@ -143,6 +143,11 @@ def has_aha(completion) -> bool:
     return _AHA_RE.search(think_text(completion)) is not None
 
 
+# a written check: value (countdown, or "9707/79=122+69/79" in a division check), target, verdict ("29 vs 7: no.");
+# the evaluator scores its verdicts, pretraining's verdict probe asks the base for them
+VERDICT_RE = re.compile(r"(-?[0-9][0-9+/]*) (?:vs|对) (-?[0-9]+)\s?[:：]\s?(yes|no|不对|对)")
+
+
 _SENTENCE_END_RE = re.compile(r"[.。!?！？](?=\s|$)|[。！？]")
 
 

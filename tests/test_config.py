@@ -1,10 +1,11 @@
 """Command-line overrides (nanor1/config.py): `--key=value` parsed by the field's type, typos are errors."""
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 import pytest
 
-from nanor1.config import parse_overrides, parse_overrides_multi
+from nanor1.config import apply_preset, field_comments, parse_overrides, parse_overrides_multi, parse_with_preset
 
 
 @dataclass
@@ -17,6 +18,17 @@ class Cfg:
     sizes: tuple[int, ...] = (1, 2)
     max_len: Optional[int] = None
     note: str | None = "x"
+
+
+@dataclass
+class Run:
+    preset: str = "small"  # small | big
+    steps: int = 100       # optimizer steps
+    warmup: int = 10       # warmup steps
+    seed: int = 0
+
+
+PRESETS = {"small": dict(steps=30, model="s"), "big": dict(steps=3000, warmup=0, model="b")}
 
 
 @dataclass
@@ -122,3 +134,44 @@ def test_multi_help_exits_0_listing_both(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--steps" in out and "--beta" in out
+
+
+# ----------------------------------------------------------------------------- presets
+
+def test_a_preset_fills_the_fields_no_flag_set():
+    cfg, explicit = parse_with_preset(Run(), ["--preset=big", "--seed=3"], PRESETS)
+    assert cfg == Run(preset="big", steps=3000, warmup=0, seed=3) and explicit == {"preset", "seed"}
+
+
+def test_a_flag_wins_over_the_preset_even_at_the_default_value():
+    cfg, _ = parse_with_preset(Run(), ["--preset=big", "--warmup=10", "--steps=0"], PRESETS)
+    assert cfg.warmup == 10 and cfg.steps == 0  # a real value, not "the preset's"
+
+
+def test_without_flags_the_default_preset_applies():
+    assert parse_with_preset(Run(), [], PRESETS)[0] == Run(steps=30)
+
+
+def test_a_config_built_in_code_keeps_the_values_it_changed():
+    assert apply_preset(Run(preset="big", steps=5), PRESETS) == Run(preset="big", steps=5, warmup=0)
+    assert apply_preset(Run(preset="big", warmup=0), PRESETS, explicit={"warmup"}).warmup == 0
+
+
+def test_an_unknown_preset_names_the_choices():
+    with pytest.raises(SystemExit, match="--preset='huge': choose one of \\['big', 'small'\\]"):
+        parse_with_preset(Run(), ["--preset=huge"], PRESETS)
+
+
+def test_help_shows_each_fields_description_and_the_chosen_presets_value(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_with_preset(Run(), ["--preset=big", "--help"], PRESETS)
+    assert e.value.code == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "3000 (default 100)" in lines["--steps"] and lines["--steps"].endswith("optimizer steps")
+    assert "'big'" in lines["--preset"] and lines["--seed"].split()[1:] == ["int", "0"]
+
+
+def test_field_descriptions_come_from_the_trailing_comments():
+    assert field_comments(Run) == {"preset": "small | big", "steps": "optimizer steps", "warmup": "warmup steps"}
+    made = dataclasses.make_dataclass("Made", [("steps", int, dataclasses.field(default=1))])  # no source
+    assert field_comments(made) == {}

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 import nanor1.pretrain as pretrain_mod
 from nanor1.checkpoint import load_checkpoint
+from nanor1.config import parse_with_preset
 from nanor1.corpus import CorpusMix
 from nanor1.metrics import read_jsonl
 from nanor1.pretrain import PretrainConfig, make_batch, pretrain, resolve
@@ -131,7 +132,7 @@ def test_ensure_base_reuses_a_finished_base_and_refuses_a_stale_one(trained, mon
     with pytest.raises(SystemExit, match="30 steps of 4 rows, corpus .* but preset 'tiny' is now .* 60 steps"):
         pretrain_mod.ensure_base("tiny", str(out), "cpu")
     # ... and so does a change of its corpus (the base's knobs are recorded in the checkpoint)
-    changed = {**pretrain_mod.PRESETS["tiny"], "corpus": {"first_try_hit": 0.3}}
+    changed = {**pretrain_mod.PRESETS["tiny"], "first_try_hit": 0.3}
     monkeypatch.setitem(pretrain_mod.PRESETS, "tiny", changed)
     with pytest.raises(SystemExit, match="first_try_hit=0.0 .* is now .* first_try_hit=0.3"):
         pretrain_mod.ensure_base("tiny", str(out), "cpu")
@@ -145,7 +146,8 @@ def test_corpus_knobs_come_from_the_defaults_then_the_preset_then_the_flags():
     assert pretrain_mod.corpus_knobs(shipped) == {"retry_after_miss": 0.25, "first_try_hit": 0.3, "check_drills": 0.5,
                                                   "slip_rate": 0.05}
     assert shipped.habits.slip_rate == 0.05 and plain.habits.slip_rate == 0.2
-    flagged = resolve(PretrainConfig(preset="cpu", first_try_hit=0.0, warmup_steps=10))
+    flagged, _ = parse_with_preset(PretrainConfig(), ["--preset=cpu", "--first_try_hit=0.0", "--warmup_steps=10"],
+                                   pretrain_mod.PRESETS)
     assert pretrain_mod.corpus_knobs(pretrain_mod.corpus_mix(flagged))["first_try_hit"] == 0.0
     assert flagged.warmup_steps == 10 and resolve(PretrainConfig(preset="cpu")).warmup_steps == 50
     assert resolve(PretrainConfig(preset="student")).warmup_steps == 30
@@ -157,7 +159,8 @@ def test_bf16_autocast_on_a_cpu_only_where_it_is_fast_unless_forced(bf16, has_in
                                                                     capsys):
     monkeypatch.delenv("NANOR1_CPU_BF16", raising=False)
     monkeypatch.setattr(pretrain_mod, "cpu_has_bf16", lambda: has_instructions)
-    assert pretrain_mod.bf16_autocast(resolve(PretrainConfig(preset="cpu", bf16=bf16)), "cpu") is want
+    cfg = resolve(PretrainConfig(preset="cpu", bf16=bf16), explicit={"bf16"})  # as --bf16 sets it
+    assert pretrain_mod.bf16_autocast(cfg, "cpu") is want
     assert ("runs in fp32" in capsys.readouterr().out) is (bf16 == 1 and not has_instructions)
 
 

@@ -1,5 +1,5 @@
-"""The task world: three families of verifiable problems, in English and Chinese, with
-correct-by-construction reasoning traces, exact verifiers, the R1-Zero template and a held-out split.
+"""The task world: families of verifiable problems, in English and Chinese, with correct-by-construction
+reasoning traces, exact verifiers, the R1-Zero template and a held-out split. Three reasoning families (FAMILIES):
 
     countdown   reach a target from 3-5 numbers (the search task where "Wait, ..." pays; recipe §9-10)
     arithmetic  column-wise + - * with carries, optionally checked by the inverse operation
@@ -7,9 +7,10 @@ correct-by-construction reasoning traces, exact verifiers, the R1-Zero template 
 and one non-reasoning family (GENERAL_FAMILIES, used from stage 3 of train_r1.py on, never in pretraining):
     translate   translate one worked step of a trace between English and Chinese
 
-Each family lives in its own module with the same five functions (generate, question, verify,
-segments, wrong_answer), the rates of the traces' habits in habits.py; this file holds the shared API. The verifiers
-read answers with the safe parsers of nanor1/parse.py. Print a few examples with
+Each family lives in its own module with the same six functions (generate, question, verify, segments,
+wrong_answer, longest_data) and is registered with one line below (register); the rates of the traces' habits are
+in habits.py; this file holds the shared API. The verifiers read answers with the safe parsers of nanor1/parse.py.
+Print a few examples with
     python -m nanor1.tasks
 """
 import hashlib
@@ -19,9 +20,30 @@ from dataclasses import dataclass
 from nanor1.tasks import arithmetic, countdown, linear, translate
 from nanor1.tasks.habits import Habits  # noqa: F401  (the API: nanor1.tasks.Habits)
 
-FAMILIES: tuple[str, ...] = ("countdown", "arithmetic", "linear")  # reasoning: what R1-Zero trains and evaluates
-GENERAL_FAMILIES: tuple[str, ...] = ("translate",)                   # non-reasoning (recipe §5, stages 3-4)
-_MODULES = {"countdown": countdown, "arithmetic": arithmetic, "linear": linear, "translate": translate}
+FAMILIES: tuple[str, ...] = ()          # reasoning: what R1-Zero trains and evaluates
+GENERAL_FAMILIES: tuple[str, ...] = ()  # non-reasoning (recipe §5, stages 3-4)
+_MODULES = {}                           # family name -> its module
+
+
+def register(name: str, module, general: bool = False) -> None:
+    """Add a task family: `module` defines generate, question, verify, segments, wrong_answer and longest_data, as
+    countdown.py does. A reasoning family joins FAMILIES (RL prompts, the held-out evaluation and the pretraining
+    corpus, which draws FAMILIES by CorpusMix.family_weights: give it a weight there), a general one
+    GENERAL_FAMILIES. Register beside the lines below: `from nanor1.tasks import FAMILIES` elsewhere copies the
+    tuple as it is at that import."""
+    global FAMILIES, GENERAL_FAMILIES
+    _MODULES[name] = module
+    if general:
+        GENERAL_FAMILIES += (name,)
+    else:
+        FAMILIES += (name,)
+
+
+register("countdown", countdown)
+register("arithmetic", arithmetic)
+register("linear", linear)
+register("translate", translate, general=True)
+
 LANGS = ("en", "zh")
 DIFFICULTIES: tuple[int, ...] = (1, 2, 3)  # easy .. hard; each family module reads its own meaning of the level
 
@@ -39,7 +61,7 @@ HELDOUT_PER_MILLE = 150  # ~15% of the problem space never appears in the corpus
 
 @dataclass(frozen=True)
 class Problem:
-    family: str        # "countdown" | "arithmetic" | "linear"
+    family: str        # a registered family: "countdown" | "arithmetic" | "linear" | "translate"
     difficulty: int    # 1 (easy) .. 3 (hard)
     lang: str          # "en" | "zh": language of the prompt; a correct trace answers in it
     question: str      # the user question text (no template)
@@ -112,6 +134,14 @@ def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulti
                     seen.add(p.data)
                     out.append(p)
     return out
+
+
+def longest_problems(family: str, difficulty: int, lang: str) -> list[Problem]:
+    """The problems (answers left empty) with the longest questions the family makes at this difficulty, in
+    `lang`: what nanor1/preflight.py's sequence budget measures."""
+    mod = _MODULES[family]
+    return [Problem(family, difficulty, lang, mod.question(data, lang), "", data)
+            for data in mod.longest_data(difficulty)]
 
 
 def verify(problem, answer_text) -> bool:

@@ -25,17 +25,33 @@ ZH = {"write": "写", "carry": "进", "borrow": "借", "so": "所以", "check": 
 WORDS = {"en": EN, "zh": ZH}
 
 
+OPERANDS = {1: (10, 99), 2: (100, 999), 3: (1000, 99999)}         # + and -: the range of both operands
+FACTORS = {2: ((10, 99), (2, 9)), 3: ((100, 999), (10, 99))}      # *: the ranges of a and b (no * at 1)
+
+
 def generate(rng: random.Random, difficulty: int):
     """(data, answer), data = (op, a, b); subtraction has a >= b so every result is >= 0."""
     op = rng.choice("+-") if difficulty == 1 else rng.choice("+-*")
     if op == "*":
-        a, b = (rng.randint(10, 99), rng.randint(2, 9)) if difficulty == 2 else (rng.randint(100, 999), rng.randint(10, 99))
+        (lo_a, hi_a), (lo_b, hi_b) = FACTORS[difficulty]
+        a, b = rng.randint(lo_a, hi_a), rng.randint(lo_b, hi_b)
     else:
-        lo, hi = {1: (10, 99), 2: (100, 999), 3: (1000, 99999)}[difficulty]
+        lo, hi = OPERANDS[difficulty]
         a, b = rng.randint(lo, hi), rng.randint(lo, hi)
         if op == "-" and a < b:
             a, b = b, a
     return (op, a, b), str(_apply(op, a, b))
+
+
+def longest_data(difficulty: int) -> list[tuple]:
+    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's sequence
+    budget): every digit is a token of its own, so the widest operands of each operation."""
+    _, widest = OPERANDS[difficulty]
+    data = [("+", widest, widest), ("-", widest, widest)]
+    if difficulty in FACTORS:
+        (_, a), (_, b) = FACTORS[difficulty]
+        data.append(("*", a, b))
+    return data
 
 
 def _apply(op, a, b) -> int:
@@ -171,7 +187,8 @@ def segments(data, rng: random.Random, habits):
     for attempt in ([slip, None] if slip else [None]):
         r = _work(data, "en", attempt)[1]
         # a recompute restates the problem locally, like countdown's retries (recipe §9 item 1)
-        prefix = {lang: (WORDS[lang]["wait"] + " " if steps else "") + f"{a}{op}{b}{WORDS[lang]['colon']}" for lang in WORDS}
+        prefix = {lang: (WORDS[lang]["wait"] + " " if steps else "") + f"{a}{op}{b}{WORDS[lang]['colon']}"
+                  for lang in WORDS}
         steps.append({lang: prefix[lang] + _work(data, lang, attempt)[0] for lang in WORDS})
         if checking:
             steps.append({lang: _check(data, r, lang)[0] for lang in WORDS})

@@ -51,6 +51,12 @@ def generate(rng: random.Random, difficulty: int):
             return (*nums, target), expression(nums, ops)
 
 
+def longest_data(difficulty: int) -> list[tuple]:
+    """The data of the longest question generate() makes at this difficulty (nanor1/preflight.py's sequence
+    budget): every digit is a token of its own, so the widest numbers: one-digit numbers, a two-digit target."""
+    return [(9,) * N_NUMBERS[difficulty] + (99,)]
+
+
 def question(data, lang: str) -> str:
     nums, target = " ".join(map(str, data[:-1])), data[-1]
     if lang == "zh":
@@ -78,7 +84,8 @@ def render_try(nums, target, ops, retry: bool) -> dict:
         steps.append(f"{value}{op}{n}={new}")
         value = new
     numstr, expr, hit = " ".join(map(str, nums)), expression(nums, ops), value == target
-    en = f"numbers {numstr}, target {target}: try {expr}: {', '.join(steps)}. {value} vs {target}: {'yes' if hit else 'no'}."
+    en = (f"numbers {numstr}, target {target}: try {expr}: {', '.join(steps)}. "
+          f"{value} vs {target}: {'yes' if hit else 'no'}.")
     zh = f"数字 {numstr}，目标 {target}：试 {expr}：{'，'.join(steps)}。{value} 对 {target}：{'对' if hit else '不对'}。"
     if retry:
         en, zh = "Wait, " + en, "等等，" + zh

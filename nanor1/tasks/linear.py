@@ -38,6 +38,16 @@ def generate(rng: random.Random, difficulty: int):
     return (a, b, c, d), str(x)
 
 
+def longest_data(difficulty: int) -> list[tuple]:
+    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's sequence
+    budget): every digit is a token of its own and a sign a piece of its own, so the widest numbers, every sign."""
+    if difficulty == 1:  # a*x = d: a <= 12, x <= 20
+        return [(12, 0, 0, 12 * 20)]
+    if difficulty == 2:  # a*x+b = d: a <= 9, x <= 12, b <= 20
+        return [(9, 20, 0, 9 * 12 + 20)]
+    return [(a, b, c, d) for a in (9, -9) for b in (20, -20) for c in (8, -8) for d in (60, -60)]  # c != a; |d| <= 60
+
+
 def _side(coef, const) -> str:
     """'3*x+5', '-2*x-9', '5*x', '14' (a side of the equation)."""
     if coef == 0:

@@ -21,6 +21,7 @@ SOURCES = (countdown, arithmetic, linear)
 DIRECTIONS = ("en_to_zh", "zh_to_en")
 # the habits of the source traces: checks, slips and retries, so every kind of step can be asked
 _HABITS = dict(retry_after_miss=0.7, max_tries=5, check_inverse=0.6, slip_rate=0.3, switch_lang=0.0)
+SAMPLED = 200  # longest_data: generated steps per difficulty beside the exact longest ones
 
 
 def generate(rng: random.Random, difficulty: int):
@@ -31,6 +32,18 @@ def generate(rng: random.Random, difficulty: int):
     step = rng.choice(steps)
     data = (rng.choice(DIRECTIONS), step["en"], step["zh"])
     return data, target(data)
+
+
+def longest_data(difficulty: int) -> list[tuple]:
+    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's sequence
+    budget): the steps of the sources' longest problems with every check, slip and recompute, in both directions,
+    then a fixed sample of generated steps: countdown's tries need solvable data, so they have no widest form."""
+    every = Habits(retry_after_miss=1.0, check_inverse=1.0, slip_rate=1.0)
+    steps = [step for mod in (arithmetic, linear) for data in mod.longest_data(difficulty) for seed in range(12)
+             for step in mod.segments(data, random.Random(seed), every)[0]]
+    exact = [(direction, step["en"], step["zh"]) for step in steps for direction in DIRECTIONS]
+    rng = random.Random(f"longest/{difficulty}")
+    return exact + [generate(rng, difficulty)[0] for _ in range(SAMPLED)]
 
 
 def target(data) -> str:
