@@ -50,23 +50,22 @@ import torch
 from nanor1 import cpu_threads, preflight, reward_modules
 from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
                                save_training_checkpoint)
-from nanor1.config import parse_overrides
+from nanor1.config import apply_preset, parse_with_preset
 from nanor1.distributed import (all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard,
                                 world)
-from nanor1.evaluate import evaluate
+from nanor1.evaluate import by_problem, evaluate
 from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
-from nanor1.metrics import (MetricsLog, extra_terms, format_step, plot_metrics, plt,  # plt: file-only backend
-                            save_figure, step_header, write_atomic)
+from nanor1.metrics import MetricsLog, extra_terms, format_step, plot_metrics, step_header, write_atomic
 from nanor1.base import resolve_base
 from nanor1.pretrain import preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
-from nanor1.report import write_report
+from nanor1.r1_report import stage_picture, write_r1_report
 from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pairs, preference_pairs,
                                  train_reward_model)
-from nanor1.rewards import combined_reward, format_reward, parse_weights
+from nanor1.rewards import combined_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
-from nanor1.tasks import DIFFICULTIES, FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
+from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
 from nanor1.tokenizer import get_tokenizer
 from nanor1.zero_presets import PRESETS as ZERO_PRESETS  # R1-Zero's GRPO settings: its row's, stages 2, 4's
 
@@ -79,40 +78,46 @@ STAGE_DIRS = {"zero": "zero", "1": "stage1_cold_start", "2": "stage2_reasoning_r
 
 
 @dataclass
-class R1Config:
-    preset: str = "auto"             # auto (cpu, or gpu with CUDA) | tiny | cpu | gpu
-    stages: str = "zero,1,2,3,4,distill"
-    out_dir: str = "out/r1"
-    base: str = ""                   # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
-    student_base: str = ""           # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
-    resume: bool = False
-    device: str = "auto"
+class R1Config:  # the defaults are the cpu preset's; another preset fills the fields the command line did not set
+    preset: str = "auto"             # auto (cpu, or gpu with CUDA) | tiny (tests) | cpu | gpu
+    stages: str = "zero,1,2,3,4,distill"  # which to run; the others are read from out_dir
+    out_dir: str = "out/r1"          # one folder per stage in it, and the report
+    base: str = "shipped"            # shipped | scratch (pretrained into out/base_<preset>) | a checkpoint path
+    student_base: str = "shipped"    # the distillation student's base: shipped | scratch | a checkpoint path
+    resume: bool = False             # continue a killed run: finished stages are kept, the current one resumes
+    device: str = "auto"             # auto | cpu | cuda | cuda:N
     threads: str = "auto"            # torch CPU threads: auto (measured, re-checked when busy) | a number
-    seed: int = 0
-    # sizes (0: the preset's)
-    cold_start_n: int = 0            # stage 1 examples
-    cold_start_max_tokens: int = -1  # stage 1: drop traces longer than this (0: keep all; -1: the preset's)
-    rl_steps: int = 0                # stage 2 GRPO steps (and the RL'd student's); R1-Zero: rl_steps + all_rl_steps
-    rs_prompts: int = 0              # stage 3 prompts to sample from
+    seed: int = 0                    # every stage's seed (stage 3's data, the RL steps' samples, ...)
+    cold_start_n: int = 1000         # stage 1 examples
+    cold_start_max_tokens: int = 340  # stage 1: drop longer traces (0: keep all; 400 new tokens in RL leave room
+                                     # for a trace that runs a little longer)
+    rl_steps: int = 50               # stage 2 GRPO steps (and the RL'd student's); R1-Zero: rl_steps + all_rl_steps
+    rs_prompts: int = 768            # stage 3 prompts to sample from
     rs_k: int = 4                    # stage 3 samples per prompt
-    general_n: int = 0               # stage 3 non-reasoning examples, at most
+    general_n: int = 1000            # stage 3 non-reasoning examples, at most
     general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k), up to general_n
-    rm_pairs: int = 0                # reward-model training pairs (synthetic flaws)
-    rm_epochs: int = 0               # reward-model training epochs
-    rm_policy_prompts: int = -1      # + pairs of the stage-3 model's own right and wrong answers to this many
-                                     # general prompts (0: none; -1: the preset's)
-    all_rl_steps: int = 0            # stage 4 GRPO steps
-    rm_frac: float = 0.5             # stage 4: the reward model (and general prompts) in the last part only
-    general_frac: float = 0.5        # stage 4, last part: share of general prompts
+    all_rl_steps: int = 30           # stage 4 GRPO steps
+    general_frac: float = 0.25       # stage 4: share of its steps that sample general (translation) prompts
+    translation_reward: str = "verifier"  # stage 4's score of a translation: verifier (its exact checker, as R1
+                                     # used rules wherever one exists) | reward_model (the Bradley-Terry model,
+                                     # trained first: the lesson of experiments/reward_model_lesson.py)
+    rm_watch: bool = False           # stage 4, translation scored by its verifier: train the reward model anyway
+                                     # and log its score of the translations it does not pay for
+    rm_pairs: int = 1500             # reward model: training pairs (synthetic flaws)
+    rm_epochs: int = 1               # reward model: training epochs
+    rm_policy_prompts: int = 256     # reward model: + pairs of the stage-3 model's own right and wrong answers to
+                                     # this many general prompts (0: none)
+    scale_rewards: str = "batch"     # stages 2 and 4: advantages scaled by the batch's reward std; group (R1-Zero's,
+                                     # per group) blows small format/language differences up (recipe §5)
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards of stages 2 and 4 (recipe §3)
     rewards: str = ""                # your reward modules (.py paths or dotted names), loaded first: their rewards
                                      # can be weighted in --reasoning_weights (nanor1/reward_modules.py)
     mask_truncated: bool = False     # stages 2 and 4: mask responses cut at the length cap from the loss, as R1-Zero
                                      # does; off, a cut response scores 0 and RL learns to finish (docs/results.md)
-    overlong_buffer: int = -1        # stages 2 and 4: DAPO's soft overlong punishment over the last N tokens before
-                                     # the cap (recipe §2; 0: off; -1: the preset's)
-    eval_n: int = 0                  # held-out problems per (family, difficulty)
-    eval_k: int = 4
+    overlong_buffer: int = 0         # stages 2 and 4: DAPO's soft overlong punishment over the last N tokens before
+                                     # the cap (recipe §2; 0: off)
+    eval_n: int = 8                  # held-out problems per (family, difficulty)
+    eval_k: int = 4                  # responses per held-out problem
     distill_seeds: int = 1           # distillation and the RL'd student, once per seed (seed, seed + 1, ...)
 
 
@@ -122,27 +127,27 @@ def zero_grpo(preset: str) -> dict:
     return {k: v for k, v in ZERO_PRESETS[preset]["grpo"].items() if k != "steps"}
 
 
-# The cpu preset starts from the shipped base (nanor1/base.pt), the base of `python train_zero.py`, so the R1-Zero row
-# and the four stages share their starting point. The student is the `student` pretraining preset's base (0.37M,
-# 3 layers; shipped too, nanor1/student_base.pt), which copies a question's numbers; a half-trained one that did not
-# could not be helped by distillation either (docs/results.md).
+# A preset: R1Config values (the cpu preset's are R1Config's defaults), the pretraining presets of the base and the
+# student (for --base=scratch), and the SFT and GRPO settings. The cpu preset starts from the shipped base
+# (nanor1/base.pt), the base of `python train_zero.py`, so the R1-Zero row and the four stages share their starting
+# point. The student is the `student` pretraining preset's base (0.37M, 3 layers; shipped too,
+# nanor1/student_base.pt), which copies a question's numbers; a half-trained one that did not could not be helped
+# by distillation either (docs/results.md).
 PRESETS = {
-    "tiny": dict(base="scratch", pretrain="tiny", student="tiny", cold_start_n=24, rl_steps=2, rs_prompts=8,
-                 general_n=8, rm_pairs=16, rm_epochs=1, all_rl_steps=2, eval_n=1, overlong_buffer=8,
+    "tiny": dict(base="scratch", student_base="scratch", pretrain="tiny", student="tiny", cold_start_n=24,
+                 cold_start_max_tokens=0, rl_steps=2, rs_prompts=8, general_n=8, rm_pairs=16, rm_policy_prompts=0,
+                 all_rl_steps=2, eval_n=1, overlong_buffer=8,
                  sft=dict(epochs=1, batch_size=8),
                  grpo=zero_grpo("tiny")),
-    "cpu": dict(base="shipped", pretrain="cpu", student="student", student_base="shipped", cold_start_n=1000,
-                cold_start_max_tokens=340,  # 400 new tokens in RL: room for a trace that runs a little longer
-                rl_steps=50, rs_prompts=768, general_n=1000, rm_pairs=1500, rm_epochs=1, rm_policy_prompts=256,
-                all_rl_steps=30, eval_n=8,
+    "cpu": dict(pretrain="cpu", student="student",
                 sft=dict(epochs=2, batch_size=16),
                 grpo=zero_grpo("cpu")),
-    "gpu": dict(base="scratch", pretrain="gpu", student="student", cold_start_n=4000, rl_steps=200, rs_prompts=4000,
-                general_n=2000, rm_pairs=8000, rm_epochs=3, all_rl_steps=200, eval_n=32,
+    "gpu": dict(base="scratch", student_base="scratch", pretrain="gpu", student="student", cold_start_n=4000,
+                cold_start_max_tokens=0, rl_steps=200, rs_prompts=4000, general_n=2000, rm_pairs=8000, rm_epochs=3,
+                rm_policy_prompts=0, all_rl_steps=200, eval_n=32,
                 sft=dict(epochs=2, batch_size=64, lr=3e-4),
                 grpo=zero_grpo("gpu")),
 }
-SIZES = ("cold_start_n", "rl_steps", "rs_prompts", "general_n", "rm_pairs", "rm_epochs", "all_rl_steps", "eval_n")
 METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "truncation_rate",
            "readable_rate")
 
@@ -151,14 +156,13 @@ METRICS = ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_
 # shared pieces: evaluation, GRPO runs, stage bookkeeping
 
 def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
-    """Reasoning (held-out, recipe §6 protocol) and the non-reasoning score (exact match on held-out translations)."""
-    reasoning = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
-                         return_samples=2)
-    general = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234,
-                       families=GENERAL_FAMILIES, return_samples=2)
+    """Reasoning (held-out, recipe §6 protocol) and the non-reasoning score (exact match on held-out translations),
+    with per-problem shares for the report's paired comparisons (nanor1/r1_report.py)."""
+    common = dict(n_per_cell=rc.eval_n, k=rc.eval_k, max_new_tokens=max_new_tokens, seed=1234, return_rows=True)
+    reasoning = evaluate(model, tok, return_samples=2, **common)
+    general = evaluate(model, tok, families=GENERAL_FAMILIES, return_samples=2, **common)
     # language mixing shows at the RL sampling temperature, not at 0.6 (README): measured on zh prompts
-    hot = evaluate(model, tok, n_per_cell=rc.eval_n, k=rc.eval_k, temperature=1.0, top_p=1.0,
-                   max_new_tokens=max_new_tokens, seed=1234, langs=("zh",))
+    hot = evaluate(model, tok, temperature=1.0, top_p=1.0, langs=("zh",), **common)
     row = {k: reasoning[k] for k in METRICS}
     for group, prefix in (("by_family", ""), ("by_difficulty", "difficulty ")):  # where a stage gains or loses
         row.update({f"pass@1/{prefix}{name}": r["pass@1"] for name, r in reasoning[group].items()})
@@ -166,6 +170,11 @@ def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
     row["zh_lang_mix_rate_T1"] = hot["lang_mix_rate"]
     row["general_pass@1"] = general["pass@1"]
     row["general_format_rate"] = general["format_rate"]
+    row["per_problem"] = {"pass@1": by_problem(reasoning["rows"]),
+                          "readable_rate": by_problem(reasoning["rows"], "readable"),
+                          "general_pass@1": by_problem(general["rows"]),
+                          "zh_lang_mix_rate_T1": by_problem(hot["rows"], "mixed"),
+                          "family": {str(r["problem_id"]): r["family"] for r in reasoning["rows"]}}
     row["samples"] = reasoning["samples"] + general["samples"]
     return row
 
@@ -255,7 +264,8 @@ def stage1(run: Run, base_path: str) -> dict:
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
     gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer)
+                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer,
+                           scale_rewards=run.rc.scale_rewards)
     run_grpo(run.trainer(model, gcfg, run.dir("2")), run.rc.resume, "stage 2: reasoning RL")
     return {"grpo_config": asdict(gcfg.resolved())}
 
@@ -309,71 +319,81 @@ def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
 
 
 def stage4(run: Run) -> dict:
-    out = run.dir("4")
+    """RL for all scenarios: reasoning prompts and general (translation) prompts, each scored by rules, as R1 scored
+    every prompt that has a checker (recipe §5). --translation_reward=reward_model scores translations with a
+    Bradley-Terry reward model instead (trained here first): what RL then does to translation is the lesson of
+    experiments/reward_model_lesson.py. Every step samples one kind (general_step)."""
     model = run.load(os.path.join(run.dir("3"), "model.pt"))
-    rm = RewardModel.from_policy(model)  # from the stage-3 SFT model, which has learned the task
-    rm_path = os.path.join(out, "reward_model.pt")
-    n_policy = run.rc.rm_policy_prompts
-    heldout_pairs = preference_pairs(random.Random(run.rc.seed + 4), max(16, run.rc.rm_pairs // 8),
-                                     split="heldout")
-    if n_policy:  # the reward model's accuracy on the mistakes the policy makes, on held-out prompts
-        heldout_pairs += policy_pairs(model, run.tok, random.Random(run.rc.seed + 6), max(8, n_policy // 4),
-                                      split="heldout")
-    if run.rc.resume and os.path.exists(rm_path):
-        try:
-            rm.load_state_dict(load_checkpoint(rm_path, run.device)["model"])
-        except (CheckpointError, RuntimeError) as e:
-            raise SystemExit(f"error: reward model {rm_path}: {str(e).splitlines()[0]} (delete it to retrain)")
-        rm_info = {}
-    else:
-        pairs = preference_pairs(random.Random(run.rc.seed + 3), run.rc.rm_pairs)  # only when training
-        if n_policy:
-            pairs += policy_pairs(model, run.tok, random.Random(run.rc.seed + 5), n_policy)
-            print(f"  reward model: {sum(q['flaw'] == 'policy' for q in pairs)} pairs of the stage-3 model's own "
-                  f"answers (right vs wrong) from {n_policy} general prompts, {run.rc.rm_pairs} synthetic")
-        rm_info = train_reward_model(rm, pairs, RMConfig(epochs=run.rc.rm_epochs, seed=run.rc.seed),
-                                     log=MetricsLog(os.path.join(out, "reward_model.jsonl")))
-        save_checkpoint(rm_path, {"model": rm.state_dict(), "model_config": rm.backbone.cfg.to_dict(),
-                                  "kind": "reward_model"})
-        barrier()
-        plot_metrics(os.path.join(out, "reward_model.jsonl"), os.path.join(out, "reward_model.png"),
-                     ["loss", "batch_accuracy"], title="stage 4: Bradley-Terry reward model")
-    rm_info["heldout_pair_accuracy"] = pair_accuracy(rm, heldout_pairs, run.tok)
-    print(f"  reward model: held-out pair accuracy {100 * rm_info['heldout_pair_accuracy']['accuracy']:.1f}% "
-          + str({k: round(v, 2) for k, v in rm_info["heldout_pair_accuracy"].items()}))
-    steps = run.rc.all_rl_steps
-    rm_start = int(round(steps * (1 - run.rc.rm_frac)))
-    trainer = None  # set below; the hooks read its step
-    general = [general_step(s, rm_start, run.rc) for s in range(steps)]
+    rm, rm_info = None, None
+    paid = run.rc.translation_reward == "reward_model"
+    if paid or run.rc.rm_watch:
+        rm, rm_info = reward_model(run, model)
+    weights = parse_weights(run.rc.reasoning_weights)
+    general = [general_step(s, run.rc) for s in range(run.rc.all_rl_steps)]
+    trainer = None  # set below: problem_source reads its step
 
     def problem_source(rng):
         if general[trainer.step]:
             return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split="train")
         return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
 
-    weights = parse_weights(run.rc.reasoning_weights)
-
     def reward_fn(text, problem, step):
-        if problem.family not in GENERAL_FAMILIES:
-            return combined_reward(text, problem, weights)
+        total, parts = combined_reward(text, problem, weights)  # the rules: accuracy is the exact checker's
+        if rm is None or problem.family not in GENERAL_FAMILIES:
+            return total, parts
         pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
-        fmt = format_reward(text, problem)
-        return pref + 0.25 * fmt, {"preference": pref, "format": fmt}
+        if not paid:
+            return total, {**parts, "preference": pref}  # logged, not paid
+        return pref + 0.25 * parts["format"], {**parts, "preference": pref}  # accuracy logged, not paid
 
-    gcfg = run.grpo_config(steps=steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer)
-    trainer = run.trainer(model, gcfg, out, problem_source=problem_source, reward_fn=reward_fn)
+    gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
+                           mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer,
+                           scale_rewards=run.rc.scale_rewards)
+    trainer = run.trainer(model, gcfg, run.dir("4"), problem_source=problem_source, reward_fn=reward_fn)
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
-    return {"reward_model": rm_info, "rm_from_step": rm_start, "general_steps": sum(general),
-            "grpo_config": asdict(gcfg.resolved())}
+    return {"reward_model": rm_info, "translation_reward": run.rc.translation_reward,
+            "general_steps": sum(general), "grpo_config": asdict(gcfg.resolved())}
 
 
-def general_step(step: int, rm_start: int, rc: R1Config) -> bool:
-    """Stage 4: does this step sample general (translation) prompts? From rm_start on, a share general_frac of the
-    steps, drawn per step (seeded, so a resumed run draws the same). A step is all general or all reasoning: the
-    sampler cuts every row of a batch to the room its longest prompt leaves, and translation prompts reach ~360
-    tokens, which would cut the reasoning rows beside them to ~150 of their 400 new tokens."""
-    return step >= rm_start and random.Random(rc.seed * 1_000_003 + step).random() < rc.general_frac
+def general_step(step: int, rc: R1Config) -> bool:
+    """Stage 4: does this step sample general (translation) prompts? A share general_frac of the steps, drawn per
+    step (seeded, so a resumed run draws the same). A step is all general or all reasoning: the sampler cuts every
+    row of a batch to the room its longest prompt leaves, and translation prompts reach ~360 tokens, which would cut
+    the reasoning rows beside them to ~150 of their 400 new tokens."""
+    return random.Random(rc.seed * 1_000_003 + step).random() < rc.general_frac
+
+
+def reward_model(run: Run, policy) -> tuple[RewardModel, dict]:
+    """A Bradley-Terry reward model from the stage-3 model (which has learned the task): trained on synthetic pairs
+    (a reference answer vs one flaw) and on the stage-3 model's own right vs wrong answers to general prompts, then
+    measured on held-out pairs of both kinds. Loaded instead of trained when --resume finds it."""
+    out, rc = run.dir("4"), run.rc
+    rm, path = RewardModel.from_policy(policy), os.path.join(run.dir("4"), "reward_model.pt")
+    heldout = preference_pairs(random.Random(rc.seed + 4), max(16, rc.rm_pairs // 8), split="heldout")
+    if rc.rm_policy_prompts:
+        heldout += policy_pairs(policy, run.tok, random.Random(rc.seed + 6), max(8, rc.rm_policy_prompts // 4),
+                                split="heldout")
+    info = {}
+    if rc.resume and os.path.exists(path):
+        try:
+            rm.load_state_dict(load_checkpoint(path, run.device)["model"])
+        except (CheckpointError, RuntimeError) as e:
+            raise SystemExit(f"error: reward model {path}: {str(e).splitlines()[0]} (delete it to retrain)")
+    else:
+        pairs = preference_pairs(random.Random(rc.seed + 3), rc.rm_pairs)
+        if rc.rm_policy_prompts:
+            pairs += policy_pairs(policy, run.tok, random.Random(rc.seed + 5), rc.rm_policy_prompts)
+        info = train_reward_model(rm, pairs, RMConfig(epochs=rc.rm_epochs, seed=rc.seed),
+                                  log=MetricsLog(os.path.join(out, "reward_model.jsonl")))
+        save_checkpoint(path, {"model": rm.state_dict(), "model_config": rm.backbone.cfg.to_dict(),
+                               "kind": "reward_model"})
+        barrier()
+        plot_metrics(os.path.join(out, "reward_model.jsonl"), os.path.join(out, "reward_model.png"),
+                     ["loss", "batch_accuracy"], title="stage 4: Bradley-Terry reward model")
+    info["heldout_pair_accuracy"] = acc = pair_accuracy(rm, heldout, run.tok)
+    print(f"  reward model: held-out pair accuracy {100 * acc['accuracy']:.1f}% "
+          + str({k: round(v, 2) for k, v in acc.items()}))
+    return rm, info
 
 
 def stage_distill(run: Run, student_base: str) -> dict:
@@ -405,19 +425,15 @@ def distill_dir(run: Run, i: int) -> str:
 # main: run the selected stages, evaluate every model, write the report
 
 def main(argv):
-    rc = parse_overrides(R1Config(), argv)
+    rc, explicit = parse_with_preset(R1Config(), argv, {**PRESETS, "auto": {}})  # flags, then the preset
     device = init_distributed(rc.device)  # under torchrun: join the group; rank 0 alone writes and prints
     cpu_threads.configure(rc.threads, device if world() == 1 else "distributed")
-    preset = rc.preset if rc.preset != "auto" else ("gpu" if device.startswith("cuda") else "cpu")
-    if preset not in PRESETS:
-        raise SystemExit(f"error: --preset={preset!r}: choose one of auto, {', '.join(PRESETS)}")
+    if rc.preset == "auto":
+        rc.preset = "gpu" if device.startswith("cuda") else "cpu"
+        apply_preset(rc, PRESETS, explicit)
+    preset = rc.preset
     reward_modules.resolve(rc.rewards, rc.reasoning_weights, "--reasoning_weights")  # may define weighted names
     parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
-    for key in SIZES:  # 0 means "the preset's"
-        setattr(rc, key, getattr(rc, key) or PRESETS[preset][key])
-    for key in ("cold_start_max_tokens", "rm_policy_prompts", "overlong_buffer"):  # -1 means "the preset's" (or 0)
-        if getattr(rc, key) < 0:
-            setattr(rc, key, PRESETS[preset].get(key, 0))
     run = Run(rc, preset, device)
     preflight.check_r1(run, preset_config)  # every stage's settings now, not hours in (nanor1/preflight.py)
     unknown = [s for s in run.selected() if s not in STAGES]
@@ -427,9 +443,8 @@ def main(argv):
         os.makedirs(run.dir(s), exist_ok=True)  # every rank: harmless, and no rank waits for another's mkdir
     t_start = time.time()
     print(f"train_r1: preset {preset} on {device}; stages {','.join(run.selected())} -> {rc.out_dir}")
-    base_path = resolve_base(rc.base or run.p["base"], run.p["pretrain"], run.root, device)
-    student_base = resolve_base(rc.student_base or run.p.get("student_base", "scratch"), run.p["student"], run.root,
-                                device)
+    base_path = resolve_base(rc.base, run.p["pretrain"], run.root, device)
+    student_base = resolve_base(rc.student_base, run.p["student"], run.root, device)
     max_new = run.p["grpo"]["max_new_tokens"]
     work = {"zero": lambda: stage_zero(run, base_path), "1": lambda: stage1(run, base_path), "2": lambda: stage2(run),
             "3": lambda: stage3(run, base_path), "4": lambda: stage4(run),
@@ -465,28 +480,23 @@ def main(argv):
              "stage 4 all-scenario RL", "student base", "student distilled", "student R1-Zero RL"]
     rows = {k: rows[k] for k in order if k in rows}
     seconds = time.time() - t_start
-    summary = {"preset": preset, "seconds": round(seconds, 1), "base_checkpoint": base_path,
+    summary = {"preset": preset, "seed": rc.seed, "seconds": round(seconds, 1), "base_checkpoint": base_path,
                "student_base_checkpoint": student_base,
                "models": {k: {m: v for m, v in r.items() if m != "samples"} for k, r in rows.items()},
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}
+    summary["picture"] = stage_picture(summary["models"], (records.get("distill") or {}).get("seeds_eval"))
     _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
-    table = report_table(summary["models"]) + "\n\nChange made by each stage (points; len in tokens):\n\n" + \
-        change_table(summary["models"]) + "\n\nReasoning pass@1 by family and by difficulty:\n\n" + \
-        report_table(summary["models"], BREAKDOWN) + "\n\nR1's claims against R1-Zero, measured:\n\n" + \
-        claims_text(summary["models"], summary["stages"].get("distill"))
     reused = [s for s, r in records.items() if r and s not in ran_now]
     timing = (f"this invocation {seconds / 60:.1f} min; stages run: {','.join(ran_now) or 'none'}"
               + (f"; reused: {','.join(reused)}" if reused else ""))
-    _write_text(os.path.join(rc.out_dir, "report.md"), f"# nanor1 R1 recipe, preset {preset} ({timing})\n\n"
-                f"{table}\n\n" + stage_notes(summary["stages"]) + "\n")
-    if is_main():
-        plot_report(summary["models"], os.path.join(rc.out_dir, "report.png"))
-        write_report(rc.out_dir, summary, title=f"nanor1 R1 recipe, preset {preset}", columns=COLUMNS,
-                     images=("report.png", *(os.path.join(STAGE_DIRS[s], "train.png") for s in ("2", "4"))),
-                     samples={k: r.get("samples", []) for k, r in rows.items()})
-    print("\n" + table)
-    print(f"\nwrote {rc.out_dir}/report.md, report.png, report.html, summary.json; total {seconds / 60:.1f} min")
+    text = write_r1_report(rc.out_dir, summary, timing, samples={k: r.get("samples", []) for k, r in rows.items()},
+                           images=[os.path.join(STAGE_DIRS[s], "train.png") for s in ("2", "4")])
+    print("\n" + text)
+    print(f"wrote {rc.out_dir}/report.md, report.png, report.html, summary.json; total {seconds / 60:.1f} min")
     cleanup()
+
+
+SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")  # distillation: per seed, in the report
 
 
 def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
@@ -505,9 +515,6 @@ def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
     return out
 
 
-SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")
-
-
 def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
     """Models this run does not make (the two bases) are evaluated once per checkpoint file and evaluation setting."""
     cache = os.path.join(run.rc.out_dir, "eval_cache.json")
@@ -521,119 +528,6 @@ def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
         data[key] = evaluate_model(run.load(path), run.tok, run.rc, max_new)
         _write_json(cache, data)
     return data[key]
-
-
-COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@4", True), ("format_rate", "format", True),
-           ("lang_mix_rate", "mix", True), ("zh_lang_mix_rate_T1", "mix(zh,T=1)", True), ("mean_len", "len", False),
-           ("truncation_rate", "trunc", True), ("aha_rate", "aha", True), ("readable_rate", "readable", True),
-           ("general_pass@1", "general", True)]
-# (model, the model it starts from or is measured against): the change table's rows
-CHANGES = [("R1-Zero", "base"), ("stage 1 cold start", "base"), ("stage 2 reasoning RL", "stage 1 cold start"),
-           ("stage 3 rejection SFT", "stage 2 reasoning RL"), ("stage 4 all-scenario RL", "stage 3 rejection SFT"),
-           ("stage 4 all-scenario RL", "R1-Zero"), ("student distilled", "student base"),
-           ("student R1-Zero RL", "student base"), ("student distilled", "student R1-Zero RL")]
-
-
-BREAKDOWN = [(f"pass@1/{name}", name, True) for name in (*FAMILIES, *(f"difficulty {d}" for d in DIFFICULTIES))]
-
-
-def report_table(models: dict, columns=COLUMNS) -> str:
-    fmt = lambda v, pct: "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.0f}")  # noqa: E731
-    lines = ["| model | " + " | ".join(c[1] for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, r in models.items():
-        lines.append(f"| {name} | " + " | ".join(fmt(r.get(k), pct) for k, _, pct in columns) + " |")
-    return "\n".join(lines)
-
-
-def change_table(models: dict) -> str:
-    """One row per CHANGES pair present: the difference of every column (rates in points, length in tokens)."""
-    def fmt(a, b, pct):
-        if a is None or b is None:
-            return "-"
-        d = (a - b) * (100 if pct else 1)
-        return f"{d:+.1f}" if pct else f"{d:+.0f}"
-    lines = ["| change | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for new, old in CHANGES:
-        if new in models and old in models:
-            lines.append(f"| {new} vs {old} | " + " | ".join(fmt(models[new].get(k), models[old].get(k), pct)
-                                                            for k, _, pct in COLUMNS) + " |")
-    return "\n".join(lines)
-
-
-def claims(models: dict, distill: dict | None = None) -> list[tuple[str, bool, str]]:
-    """(claim, holds, the numbers) of R1 (stage 4) against R1-Zero, the base and stage 3, and of distillation against
-    RL on the student; a claim whose models or numbers are missing is left out."""
-    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
-    get = lambda name, key: (models.get(name) or {}).get(key)  # noqa: E731
-    s4, z, s3, base = "stage 4 all-scenario RL", "R1-Zero", "stage 3 rejection SFT", "base"
-    mix, g, rd = "zh_lang_mix_rate_T1", "general_pass@1", "readable_rate"
-    checks = [
-        ("stage 4 reasoning pass@1 >= R1-Zero's", (s4, "pass@1"), (z, "pass@1"),
-         lambda a, b: a >= b),
-        ("stage 4 readable >= R1-Zero's + 10 points", (s4, rd), (z, rd), lambda a, b: a >= b + 0.1),
-        ("stage 4 language mixing (zh prompts, T=1) <= the base's", (s4, mix), (base, mix), lambda a, b: a <= b),
-        ("stage 4 language mixing (zh prompts, T=1) <= R1-Zero's", (s4, mix), (z, mix), lambda a, b: a <= b),
-        ("stage 4 translation score > 0 and >= stage 3's", (s4, g), (s3, g), lambda a, b: a > 0 and a >= b),
-    ]
-    out = []
-    for claim, (na, ka), (nb, kb), holds in checks:
-        a, b = get(na, ka), get(nb, kb)
-        if a is not None and b is not None:
-            out.append((claim, holds(a, b), f"{pct(a)} vs {nb} {pct(b)}"))
-    seeds = (distill or {}).get("seeds_eval") or []
-    if seeds:
-        mean = lambda k: sum(x[k] for x in seeds) / len(seeds)  # noqa: E731
-        wins = sum(x["distilled pass@1"] > x["rl pass@1"] for x in seeds)
-        out.append((f"distilled student ahead of the RL'd student (pass@1, {len(seeds)} seed(s))",
-                    mean("distilled pass@1") > mean("rl pass@1"),
-                    f"mean {pct(mean('distilled pass@1'))} vs {pct(mean('rl pass@1'))}, ahead in {wins} of "
-                    f"{len(seeds)}: " + ", ".join(f"{pct(x['distilled pass@1'])} vs {pct(x['rl pass@1'])}"
-                                                  for x in seeds)))
-    return out
-
-
-def claims_text(models: dict, distill: dict | None = None) -> str:
-    return "\n".join(f"- {'holds' if ok else 'DOES NOT HOLD'}: {c} ({nums})" for c, ok, nums in claims(models, distill))
-
-
-def stage_notes(stages: dict) -> str:
-    out = []
-    if "zero" in stages:
-        out.append(f"- R1-Zero: {stages['zero'].get('grpo_config', {}).get('steps')} GRPO steps from the base, "
-                   f"{stages['zero'].get('seconds')} s")
-    if "1" in stages:
-        out.append(f"- stage 1: cold-start builder {stages['1'].get('builder')}, {stages['1'].get('seconds')} s")
-    if "2" in stages:
-        out.append(f"- stage 2: {stages['2'].get('seconds')} s")
-    if "3" in stages:
-        out.append(f"- stage 3: rejection sampling {stages['3'].get('rejection')}, {stages['3'].get('seconds')} s")
-    if "4" in stages:
-        acc = stages["4"].get("reward_model", {}).get("heldout_pair_accuracy")
-        out.append(f"- stage 4: reward model held-out pair accuracy {acc}; preference reward from step "
-                   f"{stages['4'].get('rm_from_step')} ({stages['4'].get('general_steps')} general steps), "
-                   f"{stages['4'].get('seconds')} s")
-    if "distill" in stages:
-        for x in stages["distill"].get("seeds", []):
-            out.append(f"- distillation, seed {x['seed']}: SFT {x['seconds_sft']} s vs R1-Zero RL on the student "
-                       f"{x['seconds_rl']} s")
-    return "\n".join(out)
-
-
-def plot_report(models: dict, path: str) -> None:
-    keys = [("pass@1", "reasoning pass@1"), ("readable_rate", "readable"), ("general_pass@1", "non-reasoning score"),
-            ("zh_lang_mix_rate_T1", "language mixing (zh prompts, T=1)"), ("mean_len", "mean length (tokens)")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.6))
-    names = list(models)
-    for ax, (k, title) in zip(axes, keys):
-        vals = [models[n].get(k) or 0.0 for n in names]
-        ax.barh(range(len(names)), vals, color="tab:blue")
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names if ax is axes[0] else [""] * len(names), fontsize=8)
-        ax.invert_yaxis()
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def _write_json(path, obj):

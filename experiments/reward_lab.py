@@ -31,7 +31,6 @@ The four arms' caches do not depend on it. How to read it: docs/reward_lab.md.
 """
 import hashlib
 import json
-import math
 import os
 import statistics
 import sys
@@ -47,7 +46,7 @@ import torch  # noqa: E402
 from nanor1 import cpu_threads  # noqa: E402
 from nanor1.base import resolve_base  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
-from nanor1.evaluate import response_mark  # noqa: E402
+from nanor1.evaluate import by_problem, paired_difference, response_mark  # noqa: E402
 from nanor1.grpo import GRPOConfig  # noqa: E402
 from nanor1.metrics import save_figure, write_atomic  # noqa: E402
 from nanor1.zero_presets import PRESETS, eval_interval  # noqa: E402
@@ -112,10 +111,7 @@ def reward_sources() -> dict:
 
 def correct_by_problem(res: dict) -> dict:
     """Per held-out problem, the share of its k responses that are right (the paired comparison)."""
-    by_problem = {}
-    for row in res["rows"]:
-        by_problem.setdefault(str(row["problem_id"]), []).append(row["correct"])
-    return {"correct_by_problem": {pid: statistics.fmean(c) for pid, c in by_problem.items()}}
+    return {"correct_by_problem": by_problem(res["rows"])}
 
 
 def mean_or_none(values):
@@ -143,18 +139,11 @@ def lab_curve(results: list[dict], term: str) -> list[dict]:
 
 def paired_vs_default(results: list[dict], default: list[dict]) -> dict:
     """Last evaluation, arm minus default: per problem the share right (mean over seeds), then the
-    mean difference over the problems both evaluated, +- 1.96 sd / sqrt(n)."""
+    mean difference over the problems both evaluated, with its 95% interval."""
     def shares(runs):
         per_seed = [r["curve"][-1]["correct_by_problem"] for r in runs]
         return {pid: statistics.fmean(s[pid] for s in per_seed) for pid in per_seed[0]}
-    arm, base = shares(results), shares(default)
-    diffs = [arm[pid] - base[pid] for pid in sorted(set(arm) & set(base), key=int)]
-    n = len(diffs)
-    mean = statistics.fmean(diffs) if diffs else 0.0
-    if n < 2:  # no spread to estimate
-        return {"n_problems": n, "diff": mean, "ci95": None, "lo": None, "hi": None}
-    half = 1.96 * statistics.stdev(diffs) / math.sqrt(n)
-    return {"n_problems": n, "diff": mean, "ci95": half, "lo": mean - half, "hi": mean + half}
+    return paired_difference(shares(results), shares(default))
 
 
 def pct(v) -> str:

@@ -44,7 +44,7 @@ from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
 from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
 from nanor1.metrics import write_atomic
-from nanor1.rewards import extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
+from nanor1.rewards import VERDICT_RE, extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
 from nanor1.sampler import SamplingParams, generate
 from nanor1.tasks import DIFFICULTIES, FAMILIES, format_prompt, heldout_set, parse_difficulties, parse_families, verify
 from nanor1.tokenizer import get_tokenizer
@@ -68,8 +68,6 @@ class EvalConfig:
 
 MISS_RE = re.compile(r"\bno\b\s*\.|不对")          # a failed check: "29 vs 7: no." / "29 对 7：不对。"
 DIRECT_THINK_CHARS = 8                              # a <think> shorter than this is a direct answer
-# a written check: value (countdown, or "9707/79=122+69/79" in a division check), target, verdict
-VERDICT_RE = re.compile(r"(-?[0-9][0-9+/]*) (?:vs|对) (-?[0-9]+)\s?[:：]\s?(yes|no|不对|对)")
 
 
 def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
@@ -208,6 +206,31 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     if return_rows:
         result["rows"] = rows
     return result
+
+
+# -----------------------------------------------------------------------------
+# paired comparisons: two models on the same held-out problems
+
+def by_problem(rows: list[dict], key: str = "correct") -> dict[str, float]:
+    """Per held-out problem (its id, a string: JSON keys), the share of its responses whose `key` is true."""
+    groups = collections.defaultdict(list)
+    for r in rows:
+        groups[str(r["problem_id"])].append(float(r[key]))
+    return {pid: sum(v) / len(v) for pid, v in groups.items()}
+
+
+def paired_difference(a: dict[str, float], b: dict[str, float]) -> dict:
+    """a - b, two models' by_problem shares on the problems both answered: the mean difference and its 95% interval
+    (1.96 standard errors of the per-problem differences). Pairing removes the problems' own difficulty from the
+    noise: the interval is narrower than that of two independent rows."""
+    diffs = [a[pid] - b[pid] for pid in sorted(set(a) & set(b), key=lambda pid: (len(pid), pid))]
+    n = len(diffs)
+    mean = sum(diffs) / n if n else 0.0
+    if n < 2:  # no spread to estimate
+        return {"n_problems": n, "diff": mean, "ci95": None, "lo": None, "hi": None}
+    sd = (sum((d - mean) ** 2 for d in diffs) / (n - 1)) ** 0.5
+    half = 1.96 * sd / n ** 0.5
+    return {"n_problems": n, "diff": mean, "ci95": half, "lo": mean - half, "hi": mean + half}
 
 
 def _fmt(v, pct=True):

@@ -139,7 +139,7 @@ def train_step(trainer: "GRPOTrainer") -> dict:
     r = trainer.sample(rng, gen)
     whole = gather_rollout(r)  # all ranks' groups (r itself in one process): metrics and loss normalisers
     t_gen = time.time() - t0
-    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole)}
+    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole, cfg.scale_rewards)}
     # 3-5. advantages, the loss and its gradient, the AdamW step
     cpu_threads.check()
     stats = trainer.update(r, whole)
@@ -429,8 +429,11 @@ def completion_logits(model, prompt_ids, prompt_pad, completion, autocast, mask=
         return model.lm_head(hidden)
 
 
-def rollout_stats(r: Rollout) -> dict:
-    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T)."""
+def rollout_stats(r: Rollout, scale: str = "group") -> dict:
+    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T). With an accuracy reward among
+    several: side_only_frac, the share of groups whose rewards differ only in the other rewards (format, language:
+    every answer right, or every one wrong), and side_adv_share, their share of the advantages' total size under
+    `scale` (recipe §5: group scaling blows their small differences up to full-size advantages)."""
     G, lengths = r.rewards.size(1), r.lengths
     out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
            "zero_std_frac": float((~has_spread(r.rewards)).float().mean()),
@@ -441,6 +444,12 @@ def rollout_stats(r: Rollout) -> dict:
            "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0), "groups_sampled": r.n_sampled_groups}
     for k, v in r.parts.items():
         out[f"r_{k}"] = float(v.mean())
+    if "accuracy" in r.parts and len(r.parts) > 1:
+        rewards = r.rewards.cpu()
+        side_only = has_spread(rewards) & ~has_spread(r.parts["accuracy"])                     # (P,)
+        size = group_advantages(rewards, scale).abs().sum(dim=1)                               # (P,)
+        out["side_only_frac"] = float(side_only.float().mean())
+        out["side_adv_share"] = float(size[side_only].sum() / size.sum()) if size.sum() > 0 else 0.0
     return out
 
 

@@ -25,19 +25,15 @@ preset's own value is named "<script> preset <name>: <setting>"). train_r1.py's 
 get a warning instead (check_r1).
 """
 import functools
-import importlib
 import os
-import random
 
 import torch
 
 from nanor1.distributed import world
 from nanor1.model import ModelConfig
-from nanor1.tasks import (DIFFICULTIES, FAMILIES, GENERAL_FAMILIES, LANGS, Habits, Problem, format_prompt,
-                          parse_difficulties, parse_families, sample_problem)
+from nanor1.tasks import (DIFFICULTIES, FAMILIES, GENERAL_FAMILIES, LANGS, Problem, format_prompt, longest_problems,
+                          parse_difficulties, parse_families)
 from nanor1.tokenizer import get_tokenizer
-
-SAMPLED_PER_CELL = 200  # translate questions: a fixed sample per (difficulty, language) beside longest_data's
 
 
 def fail(setting: str, value, why: str):
@@ -65,51 +61,19 @@ def splits(setting: str, n: int, why: str) -> None:
 # -----------------------------------------------------------------------------
 # the sequence budget: the longest prompt
 
-def longest_data(family: str, difficulty: int) -> list[tuple]:
-    """Problem data whose question is the longest the family's generator can make at this difficulty.
-
-    Every digit is a token of its own and a sign a piece of its own (nanor1/tokenizer.py), so a question's length
-    depends on how many digits and signs its numbers have, not on which digits they are: the longest question has
-    the widest numbers of the generator's ranges (nanor1/tasks/<family>.py), with every sign. tests/test_preflight.py
-    checks that no sampled problem is longer."""
-    module = importlib.import_module(f"nanor1.tasks.{family}")
-    if family == "countdown":   # difficulty + 2 one-digit numbers, a two-digit target
-        return [(9,) * module.N_NUMBERS[difficulty] + (99,)]
-    if family == "arithmetic":  # + and - of the widest operands; * of the widest factors (difficulty 2-3)
-        width = {1: 99, 2: 999, 3: 99999}[difficulty]
-        products = {1: [], 2: [("*", 99, 9)], 3: [("*", 999, 99)]}[difficulty]
-        return [("+", width, width), ("-", width, width), *products]
-    if family == "linear":      # (a, b, c, d) of a*x+b = c*x+d
-        if difficulty == 1:     # a*x = d: a <= 12, x <= 20
-            return [(12, 0, 0, 240)]
-        if difficulty == 2:     # a*x+b = d: a <= 9, x <= 12, b <= 20
-            return [(9, 20, 0, 128)]
-        return [(a, b, c, d) for a in (9, -9) for b in (20, -20) for c in (8, -8) for d in (60, -60)]  # |d| <= 60
-    if family == "translate":   # a quoted step of a trace: the steps of the longest sources, every check and slip
-        every = Habits(retry_after_miss=1.0, check_inverse=1.0, slip_rate=1.0)
-        steps = [step for source in ("arithmetic", "linear") for data in longest_data(source, difficulty)
-                 for seed in range(12)
-                 for step in importlib.import_module(f"nanor1.tasks.{source}").segments(data, random.Random(seed),
-                                                                                          every)[0]]
-        return [(direction, step["en"], step["zh"]) for step in steps for direction in module.DIRECTIONS]
-    raise ValueError(f"no longest problem known for family {family!r}")
-
-
 @functools.lru_cache(maxsize=None)
 def longest_prompt(families: tuple, difficulties: tuple, langs: tuple = LANGS) -> tuple[int, Problem]:
-    """(tokens, problem) of the longest R1-Zero prompt over every (family, difficulty, language) given."""
+    """(tokens, problem) of the longest R1-Zero prompt over every (family, difficulty, language) given.
+
+    Each family knows its longest questions (longest_data in nanor1/tasks/<family>.py): every digit is a token of
+    its own and a sign a piece of its own (nanor1/tokenizer.py), so a question's length depends on how many digits
+    and signs its numbers have, not on which digits they are. tests/test_preflight.py checks that no sampled
+    problem is longer."""
     tok, best = get_tokenizer(), (0, None)
     for family in families:
-        module = importlib.import_module(f"nanor1.tasks.{family}")
         for difficulty in difficulties:
             for lang in langs:
-                problems = [Problem(family, difficulty, lang, module.question(data, lang), "", data)
-                            for data in longest_data(family, difficulty)]
-                if family in GENERAL_FAMILIES:  # and countdown's tries, whose steps need solvable data: a sample
-                    rng = random.Random(f"preflight/{family}/{difficulty}/{lang}")
-                    problems += [sample_problem(rng, family, difficulty, lang, split=None)
-                                 for _ in range(SAMPLED_PER_CELL)]
-                for p in problems:
+                for p in longest_problems(family, difficulty, lang):
                     n = len(tok.encode(format_prompt(p)))
                     if n > best[0]:
                         best = (n, p)
@@ -156,7 +120,8 @@ def check_pretrain(cfg, model: ModelConfig, where: str = "--") -> None:
     non_negative(where, warmup_steps=cfg.warmup_steps)
     splits(where + "batch_size", cfg.batch_size, "each process trains on an equal share of every batch")
     if cfg.seq_len > model.max_seq_len:
-        fail(where + "seq_len", cfg.seq_len, f"pretraining rows longer than the model's max_seq_len={model.max_seq_len}")
+        fail(where + "seq_len", cfg.seq_len,
+             f"pretraining rows longer than the model's max_seq_len={model.max_seq_len}")
 
 
 def check_sft(cfg, where: str = "") -> None:
@@ -211,13 +176,17 @@ def check_r1(run, preset_config) -> None:
     positive(cold_start_n=rc.cold_start_n, rl_steps=rc.rl_steps, rs_prompts=rc.rs_prompts, rs_k=rc.rs_k,
              general_n=rc.general_n, rm_pairs=rc.rm_pairs, all_rl_steps=rc.all_rl_steps, eval_n=rc.eval_n,
              eval_k=rc.eval_k, distill_seeds=rc.distill_seeds)
-    for key in ("rm_frac", "general_frac"):
-        if not 0.0 <= getattr(rc, key) <= 1.0:
-            fail("--" + key, getattr(rc, key), "must lie in [0, 1]")
+    if not 0.0 <= rc.general_frac <= 1.0:
+        fail("--general_frac", rc.general_frac, "must lie in [0, 1]")
+    if rc.translation_reward not in ("verifier", "reward_model"):
+        fail("--translation_reward", rc.translation_reward, "choose verifier or reward_model")
     if not 0.0 <= rc.general_share < 1.0:
         fail("--general_share", rc.general_share, "must lie in [0, 1)")
-    models = []  # a base: "shipped" (made by the preset's pretraining, so its model), "scratch" or a checkpoint
-    for base, preset in ((rc.base or p["base"], p["pretrain"]), (rc.student_base or "scratch", p["student"])):
+    # the bases as train_r1.py resolves them: "shipped" (made by the preset's pretraining, so its model), "scratch"
+    # (pretrained by the run: its pretraining settings are checked) or a checkpoint
+    teacher_base, student_base = rc.base, rc.student_base
+    models = []
+    for base, preset in ((teacher_base, p["pretrain"]), (student_base, p["student"])):
         pretraining, model = preset_config(preset)
         if base == "scratch":
             check_pretrain(pretraining, model, f"pretraining preset {preset}: ")

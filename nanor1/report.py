@@ -71,6 +71,14 @@ def table_html(rows: dict, columns) -> str:
     return f"<table>{head}{body}</table>"
 
 
+def picture_html(checks: list[dict]) -> str:
+    """train_r1's checks of the paper's stage-by-stage picture (nanor1/r1_report.py): one row each."""
+    rows = "".join(f"<tr><td>{html.escape(c['row'])}</td><td>{html.escape(c['claim'])}</td>"
+                   f"<td>{html.escape(c['verdict'])}</td><td>{html.escape(c['numbers'])}</td></tr>" for c in checks)
+    return ("<p>Each difference is paired over the same held-out problems, +- its 95% interval.</p><table>"
+            "<tr><th>stage</th><th>check</th><th>verdict</th><th>measured</th></tr>" + rows + "</table>")
+
+
 def response_text_html(text: str) -> str:
     """The escaped response, self-correction sentences in <mark class="aha">, the R1 tags dimmed."""
     def piece(s):
@@ -205,6 +213,8 @@ def write_report(out_dir: str, summary: dict, title: str = "nanor1 run", images=
     if summary.get("rewards"):
         parts += ["<h2>Reward</h2>", rewards_html(summary["rewards"])]
     parts += ["<h2>Before and after</h2>" if "curve" in summary else "<h2>Models</h2>", table]
+    if summary.get("picture"):
+        parts += ["<h2>The stage-by-stage picture</h2>", picture_html(summary["picture"])]
     if sections:
         parts += ["<h2>Responses</h2>", f"<p>{html.escape(intro)} Self-corrections are "
                   '<mark class="aha">highlighted</mark>; &#10003; right, &#10007; wrong by the verifier.</p>',

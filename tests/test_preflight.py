@@ -13,6 +13,7 @@ import nanor1.pretrain as pretrain_mod
 import train_r1
 import train_zero
 from nanor1 import evaluate
+from nanor1.config import apply_preset
 from nanor1.checkpoint import save_checkpoint
 from nanor1.model import GPT, ModelConfig
 from nanor1.pretrain import PretrainConfig, pretrain, preset_config
@@ -133,8 +134,8 @@ def test_a_broken_train_r1_preset_stops_before_the_bases(tmp_path, monkeypatch, 
 
 
 def test_train_r1_warns_when_general_prompts_leave_less_than_max_new_tokens(capsys):
-    p = train_r1.PRESETS["tiny"]
-    run = train_r1.Run(train_r1.R1Config(preset="tiny", **{k: p[k] for k in train_r1.SIZES}), "tiny", "cpu")
+    rc = apply_preset(train_r1.R1Config(preset="tiny"), train_r1.PRESETS, explicit=set())
+    run = train_r1.Run(rc, "tiny", "cpu")
     preflight.check_r1(run, preset_config)  # translation prompts (~350 tokens) exceed the tiny model's 256
     out = capsys.readouterr().out
     assert out.startswith("warning: train_r1 preset tiny: grpo.max_new_tokens=") and "general prompts" in out

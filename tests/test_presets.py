@@ -22,6 +22,7 @@ import torch
 
 import nanor1.loss
 import nanor1.pretrain as pretrain_mod
+import nanor1.r1_report
 import nanor1.sampler as sampler
 import nanor1.sft
 import train_r1
@@ -54,7 +55,7 @@ def logits_dtypes(monkeypatch):
     monkeypatch.setattr(pretrain_mod, "can_compile", lambda device: False)  # compiling costs ~20 s of a 1-step run
     for module in (pretrain_mod, nanor1.sft, train_zero, train_r1):  # plots are tested elsewhere; here they cost
         monkeypatch.setattr(module, "plot_metrics", lambda *args, **kwargs: None)  # half the time
-    monkeypatch.setattr(train_r1, "plot_report", lambda *args, **kwargs: None)
+    monkeypatch.setattr(nanor1.r1_report, "plot_report", lambda *args, **kwargs: None)
 
     real_next = sampler.sample_next
 
