@@ -48,18 +48,18 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nanor1 import cpu_threads, preflight, reward_modules
-from nanor1.checkpoint import (CheckpointError, load_checkpoint, load_model, load_training_checkpoint, save_checkpoint,
-                               save_training_checkpoint)
+from nanor1.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from nanor1.config import apply_preset, parse_with_preset
 from nanor1.distributed import (all_gather_object, barrier, cleanup, init_distributed, is_main, rank_seed, shard,
                                 world)
 from nanor1.evaluate import by_problem, evaluate
-from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
-from nanor1.metrics import MetricsLog, extra_terms, format_step, plot_metrics, step_header, write_atomic
+from nanor1.grpo import GRPOConfig, GRPOTrainer
+from nanor1.metrics import MetricsLog, extra_terms, plot_metrics, write_atomic
 from nanor1.base import resolve_base
 from nanor1.pretrain import preset_config
 from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
 from nanor1.r1_report import stage_picture, write_r1_report
+from nanor1.rl_loop import run_rl
 from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pairs, preference_pairs,
                                  train_reward_model)
 from nanor1.rewards import combined_reward, parse_weights
@@ -180,21 +180,13 @@ def evaluate_model(model, tok, rc: R1Config, max_new_tokens: int) -> dict:
 
 
 def run_grpo(trainer: GRPOTrainer, resume: bool, title: str) -> GRPOTrainer:
-    """GRPO with checkpoints every few steps (resumable), one line per step, plots at the end."""
-    state = os.path.join(trainer.out_dir, "model.pt")
-    if resume and os.path.exists(state):
-        load_training_checkpoint(state, trainer)
-        print(f"  resumed {state} at step {trainer.step}")
-    print(step_header(trainer.weights))
-    every = max(1, trainer.cfg.steps // 5)
-    while trainer.step < trainer.cfg.steps:
-        print(format_step(train_step(trainer), trainer.weights))
-        if trainer.step % every == 0 or trainer.step == trainer.cfg.steps:
-            save_training_checkpoint(state, trainer, {})
-    barrier()  # other ranks load model.pt next (evaluation, next stage): wait until rank 0 has written it
-    plot_metrics(os.path.join(trainer.out_dir, "train.jsonl"), os.path.join(trainer.out_dir, "train.png"),
-                 ["reward", "r_accuracy", "len_mean", "aha_rate", "lang_mix_rate", "kl",
-                  *(f"r_{t}" for t in extra_terms(trainer.weights))], title=title)
+    """GRPO through the one loop (nanor1/rl_loop.py): a checkpoint every steps // 5 steps and at the last
+    (resumable), one line per step, train.png at the end."""
+    def plots(run):
+        plot_metrics(os.path.join(trainer.out_dir, "train.jsonl"), os.path.join(trainer.out_dir, "train.png"),
+                     ["reward", "r_accuracy", "len_mean", "aha_rate", "lang_mix_rate", "kl", "side_only_frac",
+                      *(f"r_{t}" for t in extra_terms(trainer.weights))], title=title)
+    run_rl(trainer, save_every=max(1, trainer.cfg.steps // 5), resume=resume, plots=plots)
     return trainer
 
 
@@ -204,6 +196,7 @@ class Run:
         self.rc, self.preset, self.device, self.tok = rc, preset, device, get_tokenizer()
         self.p = PRESETS[preset]
         self.root = os.path.dirname(rc.out_dir.rstrip("/")) or "."
+        self.base = self.student_base = ""  # the two bases' checkpoint paths, once resolved (main)
 
     def dir(self, stage: str) -> str:
         return os.path.join(self.rc.out_dir, STAGE_DIRS[stage])
@@ -243,20 +236,20 @@ class Run:
 # -----------------------------------------------------------------------------
 # the stages
 
-def stage_zero(run: Run, base_path: str) -> dict:
+def stage_zero(run: Run) -> dict:
     """R1-Zero in the same run, the row R1 is measured against: GRPO from the base with train_zero.py's settings and
     rewards (accuracy + 0.25 x format), as many steps as stages 2 and 4 together."""
-    model = run.load(base_path)
+    model = run.load(run.base)
     gcfg = run.grpo_config(steps=run.rc.rl_steps + run.rc.all_rl_steps)
     run_grpo(run.trainer(model, gcfg, run.dir("zero")), run.rc.resume, "R1-Zero: RL from the base")
     return {"grpo_config": asdict(gcfg.resolved())}
 
 
-def stage1(run: Run, base_path: str) -> dict:
+def stage1(run: Run) -> dict:
     out = run.dir("1")
     examples, stats = build_cold_start(run.rc.cold_start_n, seed=run.rc.seed, max_tokens=run.rc.cold_start_max_tokens)
     _write_jsonl(os.path.join(out, "cold_start.jsonl"), examples)
-    model = run.load(base_path)
+    model = run.load(run.base)
     info = sft(model, examples, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
     return {"builder": stats, "sft": info}
 
@@ -270,7 +263,7 @@ def stage2(run: Run) -> dict:
     return {"grpo_config": asdict(gcfg.resolved())}
 
 
-def stage3(run: Run, base_path: str) -> dict:
+def stage3(run: Run) -> dict:
     out = run.dir("3")
     data_path = os.path.join(out, "sft_data.jsonl")
     if run.rc.resume and os.path.exists(data_path):
@@ -291,7 +284,7 @@ def stage3(run: Run, base_path: str) -> dict:
         _write_json(os.path.join(out, "rejection.json"), counts)
         _write_jsonl(data_path, data)
     print("  rejection sampling: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    model = run.load(base_path)  # R1: stage 3 fine-tunes the *base* again, not the RL model
+    model = run.load(run.base)  # R1: stage 3 fine-tunes the *base* again, not the RL model
     info = sft(model, data, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
     return {"rejection": counts, "sft": info}
 
@@ -330,12 +323,6 @@ def stage4(run: Run) -> dict:
         rm, rm_info = reward_model(run, model)
     weights = parse_weights(run.rc.reasoning_weights)
     general = [general_step(s, run.rc) for s in range(run.rc.all_rl_steps)]
-    trainer = None  # set below: problem_source reads its step
-
-    def problem_source(rng):
-        if general[trainer.step]:
-            return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split="train")
-        return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
 
     def reward_fn(text, problem, step):
         total, parts = combined_reward(text, problem, weights)  # the rules: accuracy is the exact checker's
@@ -349,7 +336,14 @@ def stage4(run: Run) -> dict:
     gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=0.7, reward_weights=run.rc.reasoning_weights,
                            mask_truncated_completions=run.rc.mask_truncated, overlong_buffer=run.rc.overlong_buffer,
                            scale_rewards=run.rc.scale_rewards)
-    trainer = run.trainer(model, gcfg, run.dir("4"), problem_source=problem_source, reward_fn=reward_fn)
+    trainer = run.trainer(model, gcfg, run.dir("4"), reward_fn=reward_fn)
+
+    def problem_source(rng):  # this step's kind of prompt
+        if general[trainer.step]:
+            return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split="train")
+        return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
+
+    trainer.problem_source = problem_source
     run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
     return {"reward_model": rm_info, "translation_reward": run.rc.translation_reward,
             "general_steps": sum(general), "grpo_config": asdict(gcfg.resolved())}
@@ -396,19 +390,19 @@ def reward_model(run: Run, policy) -> tuple[RewardModel, dict]:
     return rm, info
 
 
-def stage_distill(run: Run, student_base: str) -> dict:
+def stage_distill(run: Run) -> dict:
     """The student SFT'd on the stage-3 data vs the same student with R1-Zero RL (recipe §5, distillation), once per
     seed of --distill_seeds: seed 0 in distill/{sft,rl}, seed i in distill/seed<i>/{sft,rl}."""
     data = _read_jsonl(os.path.join(run.dir("3"), "sft_data.jsonl"))
     info = {"seeds": []}
     for i in range(run.rc.distill_seeds):
         out, seed = distill_dir(run, i), run.rc.seed + i
-        student = run.load(student_base)
+        student = run.load(run.student_base)
         t0 = time.time()
         sft(student, data, run.sft_config(seed), os.path.join(out, "sft"),
             resume=run.rc.resume, log_name="sft")
         t_sft = time.time() - t0
-        rl_student = run.load(student_base)
+        rl_student = run.load(run.student_base)
         gcfg = run.grpo_config(steps=run.rc.rl_steps, seed=seed)  # R1-Zero rewards (accuracy + format), stage 2's budget
         t0 = time.time()
         run_grpo(run.trainer(rl_student, gcfg, os.path.join(out, "rl")), run.rc.resume, "student: R1-Zero RL")
@@ -419,6 +413,9 @@ def stage_distill(run: Run, student_base: str) -> dict:
 
 def distill_dir(run: Run, i: int) -> str:
     return run.dir("distill") if i == 0 else os.path.join(run.dir("distill"), f"seed{i}")
+
+
+STAGE_FUNCTIONS = {"zero": stage_zero, "1": stage1, "2": stage2, "3": stage3, "4": stage4, "distill": stage_distill}
 
 
 # -----------------------------------------------------------------------------
@@ -443,19 +440,16 @@ def main(argv):
         os.makedirs(run.dir(s), exist_ok=True)  # every rank: harmless, and no rank waits for another's mkdir
     t_start = time.time()
     print(f"train_r1: preset {preset} on {device}; stages {','.join(run.selected())} -> {rc.out_dir}")
-    base_path = resolve_base(rc.base, run.p["pretrain"], run.root, device)
-    student_base = resolve_base(rc.student_base, run.p["student"], run.root, device)
+    run.base = base_path = resolve_base(rc.base, run.p["pretrain"], run.root, device)
+    run.student_base = student_base = resolve_base(rc.student_base, run.p["student"], run.root, device)
     max_new = run.p["grpo"]["max_new_tokens"]
-    work = {"zero": lambda: stage_zero(run, base_path), "1": lambda: stage1(run, base_path), "2": lambda: stage2(run),
-            "3": lambda: stage3(run, base_path), "4": lambda: stage4(run),
-            "distill": lambda: stage_distill(run, student_base)}
     records, ran_now = {}, []
     for stage in STAGES:
         rec = run.done(stage)
         if rec is None and stage in run.selected():
             print(f"\n=== stage {stage}: {STAGE_DIRS[stage]} ===")
             t0 = time.time()
-            info = work[stage]()
+            info = STAGE_FUNCTIONS[stage](run)
             info["seconds"] = round(time.time() - t0, 1)
             info["eval"] = _eval_stage(run, stage, max_new)
             rec = run.finish(stage, info)

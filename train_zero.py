@@ -8,9 +8,10 @@
                                               # a reward of your own (nanor1/reward_modules.py; README)
     torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu   # N GPUs; see nanor1/distributed.py
 
-Sections: config -> stage 0 (the base model: shipped, pretrained from scratch, or a file) -> evaluate the base ->
-GRPO loop with periodic held-out evaluation -> final evaluation, before/after table, out/zero/summary.json, plots
-(accuracy, reward, length, aha rate, KL) and report.html.
+Sections: config -> stage 0 (the base model: shipped, pretrained from scratch, or a file) ->
+evaluate the base, then the GRPO loop with periodic held-out evaluation (nanor1/rl_loop.py) ->
+final evaluation, before/after table, out/zero/summary.json, plots (accuracy, reward, length, aha
+rate, KL) and report.html.
 The reward is accuracy + 0.25 x strict format (recipe §3); nothing rewards length or "Wait": if responses grow
 and self-correction appears, RL found that they pay (recipe §7, §10).
 Against late drift (recipe §9): the lr decays (cosine), and the checkpoint with the best held-out pass@1 is kept
@@ -22,19 +23,17 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from tqdm import tqdm
-
 from nanor1 import cpu_threads, preflight, reward_modules
 from nanor1.base import resolve_base
-from nanor1.checkpoint import CheckpointError, load_model, load_training_checkpoint, save_training_checkpoint
-from nanor1.config import parse_overrides_multi
+from nanor1.checkpoint import CheckpointError, load_model
+from nanor1.config import apply_preset, help_text, parse_overrides, parse_overrides_multi
 from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
-from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
-from nanor1.metrics import (extra_terms, format_step, plot_metrics, read_jsonl, reward_terms_summary, step_header,
-                            write_atomic)
+from nanor1.grpo import GRPOConfig, GRPOTrainer
+from nanor1.metrics import extra_terms, plot_metrics, read_jsonl, reward_terms_summary, write_atomic
 from nanor1.pretrain import preset_config
 from nanor1.report import write_report
+from nanor1.rl_loop import log, run_rl
 from nanor1.tokenizer import get_tokenizer
 from nanor1.zero_presets import PRESETS, eval_interval
 
@@ -45,15 +44,21 @@ from nanor1.zero_presets import PRESETS, eval_interval
 @dataclass
 class ZeroConfig:
     preset: str = "cpu"             # cpu (the default, CPU or CUDA) | tiny (tests) | gpu (a larger run, from scratch)
-    base: str = ""                  # shipped | scratch | <checkpoint path>; "": the preset's (cpu: shipped)
-    out_dir: str = "out/zero"
+    base: str = "shipped"           # shipped (nanor1/base.pt) | scratch (pretrained first) | a checkpoint
+    out_dir: str = "out/zero"       # summary.json, report.html, plots, model.pt (to resume), best.pt
     eval_every: int = 0             # steps between held-out evaluations (0: ~8 in the run, >= 5 steps apart)
-    eval_n_per_cell: int = 0        # held-out problems per (family, difficulty) (0: preset)
+    eval_n_per_cell: int = 8        # held-out problems per (family, difficulty)
     eval_k: int = 4                 # samples per problem (pass@1 averages them, cons@k votes)
     eval_temperature: float = 0.6   # recipe §6
-    resume: bool = False
-    device: str = "auto"
+    resume: bool = False            # continue the run in out_dir from its model.pt
+    device: str = "auto"            # auto (cuda when there is one, else cpu) | cpu | cuda
     threads: str = "auto"           # torch CPU threads: auto (measured, re-checked on a busy machine) | a number
+
+
+# ZeroConfig's fields per preset, for apply_preset (zero_presets.py calls eval_n_per_cell eval_n,
+# the name that nanor1/preflight.py and experiments/reward_lab.py read)
+ZERO_FIELDS = {name: dict(base=p["base"], eval_n_per_cell=p["eval_n"])
+               for name, p in PRESETS.items()}
 
 
 METRIC_KEYS = ("pass@1", "cons@k", "pass@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "acc_aha",
@@ -61,20 +66,32 @@ METRIC_KEYS = ("pass@1", "cons@k", "pass@k", "format_rate", "lang_mix_rate", "me
                "verdict_acc_on_hits", "verdict_acc_on_misses")
 
 
-def main(argv):
+def parse(argv: list[str]) -> tuple[ZeroConfig, GRPOConfig]:
+    """The flags first; then the preset (nanor1/zero_presets.py) fills every field no flag set,
+    ZeroConfig's and GRPOConfig's. --help lists both configs' flags with their descriptions and the
+    values the chosen preset gives them."""
+    if "-h" in argv or "--help" in argv:
+        zcfg = parse_overrides(ZeroConfig(), [a for a in argv if a.startswith("--preset=")])
+        gcfg = GRPOConfig()
+        gcfg.preset = zcfg.preset  # named in help_text's header (GRPOConfig has no such field)
+        print(help_text(zcfg, ZERO_FIELDS.get(zcfg.preset)) + "\n\n"
+              + help_text(gcfg, PRESETS.get(zcfg.preset, {}).get("grpo")))
+        raise SystemExit(0)
     zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
-    device = init_distributed(zcfg.device)  # under torchrun: join the group (rank 0 alone writes and prints)
-    cpu_threads.configure(zcfg.threads, device if world() == 1 else "distributed")
     explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
-    preset = zcfg.preset
-    if preset not in PRESETS:
-        raise SystemExit(f"error: --preset={preset!r}: choose one of {', '.join(PRESETS)}")
-    p = PRESETS[preset]
-    for k, v in p["grpo"].items():  # the preset's GRPO values, unless given on the command line
+    apply_preset(zcfg, ZERO_FIELDS, explicit)  # an unknown --preset exits here, naming the choices
+    for k, v in PRESETS[zcfg.preset]["grpo"].items():  # the preset's GRPO values, unless flagged
         if k not in explicit:
             setattr(gcfg, k, v)
+    return zcfg, gcfg
+
+
+def main(argv):
+    zcfg, gcfg = parse(argv)
+    device = init_distributed(zcfg.device)  # under torchrun: join the group (rank 0 alone writes and prints)
+    cpu_threads.configure(zcfg.threads, device if world() == 1 else "distributed")
+    preset, p = zcfg.preset, PRESETS[zcfg.preset]
     preflight.check_zero(p, gcfg, zcfg, preset_config)  # every setting now, not after pretraining
-    n_eval = zcfg.eval_n_per_cell or p["eval_n"]
     eval_every = zcfg.eval_every or eval_interval(gcfg.steps)
     os.makedirs(zcfg.out_dir, exist_ok=True)
     tok = get_tokenizer()
@@ -87,7 +104,7 @@ def main(argv):
     # stage 0: the base model
     # shipped: nanor1/base.pt, checked against the code that made it; scratch: pretrain (or reuse a finished)
     # out/base_<pretraining preset>; else a checkpoint path (nanor1/base.py)
-    base_path = resolve_base(zcfg.base or p["base"], p["pretrain"],
+    base_path = resolve_base(zcfg.base, p["pretrain"],
                              os.path.dirname(zcfg.out_dir.rstrip("/")) or ".", device)
     try:
         model, _ = load_model(base_path, device)
@@ -99,62 +116,40 @@ def main(argv):
 
     def run_eval():
         t0 = time.time()
-        res = evaluate(model, tok, n_per_cell=n_eval, k=zcfg.eval_k, temperature=zcfg.eval_temperature,
-                       max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=3)
+        res = evaluate(model, tok, n_per_cell=zcfg.eval_n_per_cell, k=zcfg.eval_k,
+                       temperature=zcfg.eval_temperature, max_new_tokens=gcfg.max_new_tokens, seed=1234,
+                       return_samples=3)
         eval_seconds.append(time.time() - t0)
         return res
 
-    # -------------------------------------------------------------------------
-    # the base, evaluated with the R1-Zero template on held-out problems
-    trainer = GRPOTrainer(model, gcfg, zcfg.out_dir, tok, log_name="train", resume=zcfg.resume)
-    state_path = os.path.join(zcfg.out_dir, "model.pt")
-    curve, best, final = [], None, None
-    if zcfg.resume and os.path.exists(state_path):
-        try:
-            ckpt = load_training_checkpoint(state_path, trainer)
-        except CheckpointError as e:
-            raise SystemExit(f"error: {e}")
-        base_eval, curve, best = ckpt["base_eval"], ckpt["curve"], ckpt.get("best")
-        final = ckpt.get("last_eval")  # a run resumed after its last step needs no new evaluation
-        print(f"resumed {state_path} at step {trainer.step}")
-    else:
-        base_eval = run_eval()
-        base_eval["step"] = 0
-        curve = [_point(base_eval)]
-        print(format_table(base_eval))
-        _write_curve(zcfg.out_dir, curve)
-    print("note: the GRPO loss is ~0 by construction (advantages sum to zero in each group, rho = 1 at the first "
-          "iteration); its gradient is not. Watch reward, acc(uracy) and len.")
+    def held_out(step):  # the loop's evaluation: the base's (step 0) prints a table, others a line
+        res = run_eval()
+        res["step"] = step
+        if step == 0:
+            print(format_table(res))
+        else:
+            log(f"  eval @ step {step}: pass@1 {100 * res['pass@1']:.1f}%  cons@{res['k']} "
+                f"{100 * res['cons@k']:.1f}%  format {100 * res['format_rate']:.1f}%  "
+                f"len {res['mean_len']:.0f}  aha {100 * res['aha_rate']:.1f}%")
+        return res
+
+    def draw(run):  # after each evaluation and at the end: curve.jsonl and the plots
+        _write_curve(zcfg.out_dir, run["curve"])
+        _plots(zcfg.out_dir, trainer.weights)
 
     # -------------------------------------------------------------------------
-    # GRPO
-    print(step_header(trainer.weights))
-    bar = tqdm(total=gcfg.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
-               disable=not sys.stderr.isatty() or not is_main())  # a live bar on a terminal, rank 0's only
-    while trainer.step < gcfg.steps:
-        row = train_step(trainer)
-        bar.update(1)
-        bar.write(format_step(row, trainer.weights))
-        if trainer.step % eval_every == 0 or trainer.step == gcfg.steps:
-            res = run_eval()
-            res["step"] = trainer.step
-            final = res
-            curve.append(_point(res))
-            _write_curve(zcfg.out_dir, curve)
-            bar.write(f"  eval @ step {trainer.step}: pass@1 {100 * res['pass@1']:.1f}%  cons@{res['k']} "
-                  f"{100 * res['cons@k']:.1f}%  format {100 * res['format_rate']:.1f}%  len {res['mean_len']:.0f}  "
-                  f"aha {100 * res['aha_rate']:.1f}%")
-            if best is None or res["pass@1"] > best["pass@1"]:
-                best = _point(res)
-                save_training_checkpoint(os.path.join(zcfg.out_dir, "best.pt"), trainer, {"eval": best})
-            save_training_checkpoint(state_path, trainer, {"base_eval": base_eval, "curve": curve, "best": best,
-                                                           "last_eval": res})
-            _plots(zcfg.out_dir, trainer.weights)
-    bar.close()
+    # GRPO (nanor1/rl_loop.py): the base evaluated with the R1-Zero template on held-out problems (or
+    # the run resumed from model.pt), the steps, held-out evaluations every eval_every, checkpoints
+    trainer = GRPOTrainer(model, gcfg, zcfg.out_dir, tok, log_name="train", resume=zcfg.resume)
+    note = ("note: the GRPO loss is ~0 by construction (advantages sum to zero in each group, rho = 1 "
+            "at the first iteration); its gradient is not. Watch reward, acc(uracy) and len.")
+    run = run_rl(trainer, evaluate=held_out, eval_every=eval_every, point=_point, resume=zcfg.resume,
+                 plots=draw, intro=note)
+    base_eval, curve, best = run["base"], run["curve"], run["best"]
 
     # -------------------------------------------------------------------------
     # report
-    final = final or run_eval()  # --steps=0: the base is the final model
+    final = run["last"] or run_eval()  # --steps=0: the base is the final model
     seconds = time.time() - t_start
     summary = {"preset": preset, "seconds": round(seconds, 1), "seconds_pretrain": round(t_pretrain, 1),
                "seconds_eval": round(sum(eval_seconds), 1),
@@ -165,10 +160,8 @@ def main(argv):
                # batch means
                "rewards": {"weights": trainer.weights, "modules": reward_modules.provenance(trainer.cfg.rewards),
                            "terms": reward_terms_summary(read_jsonl(trainer.log.path), trainer.weights)}}
-    if is_main():
+    if is_main():  # summary.json, then the plots, the table and the kept responses in one page
         write_atomic(os.path.join(zcfg.out_dir, "summary.json"), json.dumps(summary, indent=1))
-    _plots(zcfg.out_dir, trainer.weights)
-    if is_main():  # the plots, the table and the kept responses in one page (after the plots it embeds)
         write_report(zcfg.out_dir, summary, title=f"nanor1 R1-Zero, preset {preset}")
     print("\nheld-out, the final model (after R1-Zero RL):")
     print(format_table(final))

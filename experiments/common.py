@@ -1,10 +1,11 @@
 """Shared plumbing of the experiments in this folder (one script per claim of the R1 report; see README.md).
 
-An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or baselines' PPOTrainer)
-driven by grpo.train_step from the same base checkpoint, evaluated on the held-out set by nanor1.evaluate. This
-file holds what every script needs: the presets, the base model (reused when present, pretrained when not), one RL
-arm with periodic evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is free),
-seed spreads, plots and the result JSON.
+An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or
+baselines' PPOTrainer) driven by nanor1.rl_loop.run_rl, train_zero.py's loop, from the same base
+checkpoint, evaluated on the held-out set by nanor1.evaluate. This file holds what every script needs:
+the presets, the base model (reused when present, pretrained when not), one RL arm with periodic
+evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is free), seed
+spreads, plots and the result JSON.
 
     python experiments/<claim>.py [--preset=cpu|tiny] [--base=...] [--steps=N] [--seeds=N] [--out_dir=...]
 """
@@ -26,9 +27,10 @@ from nanor1.base import resolve_base  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
-from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step  # noqa: E402
-from nanor1.metrics import format_step, save_figure, step_header, write_atomic  # noqa: E402
+from nanor1.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
+from nanor1.metrics import save_figure, write_atomic  # noqa: E402
 from nanor1.pretrain import ensure_base as pretrain_base  # noqa: E402
+from nanor1.rl_loop import log, run_rl  # noqa: E402
 from nanor1.tokenizer import get_tokenizer  # noqa: E402
 
 
@@ -118,30 +120,34 @@ def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, 
     torch.manual_seed(gcfg.seed)
     model, _ = load_model(base)
     trainer = trainer_cls(model, gcfg, out_dir, tok=tok, log_name="train", **(trainer_kw or {}))
+    # the base's evaluation: one per arm, which its seeds share
+    base_key = (base, arm, cfg.eval_n_per_cell, cfg.eval_k, gcfg.max_new_tokens)
+    rows = []
 
-    def run_eval(step, seconds):
+    def run_eval(step):
+        if step == 0 and base_key in _BASE_EVALS:
+            return _BASE_EVALS[base_key]
         res = evaluate(model, tok, n_per_cell=cfg.eval_n_per_cell, k=cfg.eval_k, temperature=0.6,
                        max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=2, **(eval_kw or {}))
+        seconds = sum(r["seconds"] for r in rows)
         p = {"step": step, "train_seconds": round(seconds, 1), **point(res, extra), "samples": res["samples"]}
-        print(f"  {arm} s{gcfg.seed} eval @ {step:3d}: " + "  ".join(
+        log(f"  {arm} s{gcfg.seed} eval @ {step:3d}: " + "  ".join(
             f"{k} {v:.3f}" for k, v in p.items() if isinstance(v, float) and k != "train_seconds"))
+        if step == 0:
+            _BASE_EVALS[base_key] = p
         return p
 
-    print(f"\n{arm} seed {gcfg.seed}: {gcfg.steps} steps x {gcfg.prompts_per_step} prompts x {gcfg.num_generations}")
-    base_key = (base, arm, cfg.eval_n_per_cell, cfg.eval_k, gcfg.max_new_tokens)  # the seeds of an arm share it
-    _BASE_EVALS[base_key] = _BASE_EVALS.get(base_key) or run_eval(0, 0.0)
-    curve, rows, seconds = [_BASE_EVALS[base_key]], [], 0.0
-    print(step_header(trainer.weights))
-    while trainer.step < gcfg.steps:
-        row = train_step(trainer)
+    def step_hook(trainer, row):
         if on_step is not None:
             on_step(trainer, row)
         rows.append(row)
-        seconds += row["seconds"]
-        print(format_step(row, trainer.weights), flush=True)
-        if trainer.step % cfg.eval_every == 0 or trainer.step == gcfg.steps:
-            curve.append(run_eval(trainer.step, seconds))
-    result = {"arm": arm, "seed": gcfg.seed, "key": key, "curve": curve, "train": rows}
+
+    print(f"\n{arm} seed {gcfg.seed}: {gcfg.steps} steps x {gcfg.prompts_per_step} prompts x "
+          f"{gcfg.num_generations}")
+    # no checkpoints: an arm is short, and its cached result.json is what a rerun reuses
+    run = run_rl(trainer, evaluate=run_eval, eval_every=cfg.eval_every, checkpoints=False,
+                 on_step=step_hook)
+    result = {"arm": arm, "seed": gcfg.seed, "key": key, "curve": run["curve"], "train": rows}
     write_atomic(cache, json.dumps(result))
     return result
 

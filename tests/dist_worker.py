@@ -97,14 +97,15 @@ def hangs() -> None:
 
 def dies_before(k: int, args: list[str]) -> None:
     import train_zero
-    real = train_zero.train_step
+    from nanor1 import rl_loop
+    real = rl_loop.train_step  # the step run_rl (train_zero's loop) calls
 
     def dying(trainer):
         if trainer.step + 1 == k:
             barrier()  # rank 0 has finished writing the checkpoint of step k - 1: the others wait for it here
             os._exit(3)
         return real(trainer)
-    train_zero.train_step = dying
+    rl_loop.train_step = dying
     sys.argv = args
     train_zero.main(args[1:])
 

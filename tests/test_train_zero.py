@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import train_zero
+from nanor1 import rl_loop
 from nanor1.checkpoint import load_checkpoint
 from nanor1.metrics import read_jsonl
 from nanor1.pretrain import PretrainConfig, pretrain
@@ -88,16 +89,16 @@ def test_bad_value_stops_main_before_pretraining(tmp_path, capsys, flag, named):
 def _train_zero(argv, kill_before_step=None, monkeypatch=None):
     """train_zero.main in-process; kill_before_step simulates a kill (after the last checkpoint) at that step."""
     if kill_before_step is not None:
-        real = train_zero.train_step
+        real = rl_loop.train_step  # the step run_rl (train_zero's loop) calls
 
         def dying(trainer):
             if trainer.step + 1 == kill_before_step:
                 raise KeyboardInterrupt
             return real(trainer)
-        monkeypatch.setattr(train_zero, "train_step", dying)
+        monkeypatch.setattr(rl_loop, "train_step", dying)
         with pytest.raises(KeyboardInterrupt):
             train_zero.main(argv)
-        monkeypatch.setattr(train_zero, "train_step", real)
+        monkeypatch.setattr(rl_loop, "train_step", real)
     else:
         train_zero.main(argv)
 
