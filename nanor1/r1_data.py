@@ -20,7 +20,8 @@ import dataclasses
 import random
 import re
 
-from nanor1.rewards import EOS, extract_answer, format_ok, is_lang_mixed, language_consistency, think_text
+from nanor1.rewards import (EOS, extract_answer, format_ok, is_lang_mixed, language_consistency, register_reward,
+                            think_text)
 from nanor1.tasks import (FAMILIES, GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem,
                           solution_trace, trace_parts, verify)
 from nanor1.tokenizer import get_tokenizer
@@ -119,6 +120,13 @@ def honest_unresolved(completion: str, problem) -> bool:
     tries = [t.strip() for t in _TRIES.findall(think)]
     answer = (extract_answer(completion) or "").strip()
     return bool(tries) and answer in tries and not any(verify(problem, t) for t in tries)
+
+
+@register_reward("honest_giveup")
+def honest_giveup_reward(completion, problem) -> float:
+    """1 for a well-formed countdown response that ends unresolved and says so truthfully (honest_unresolved): a
+    reward that can make stopping pay more than searching on to the length cap (--reasoning_weights)."""
+    return 1.0 if format_ok(completion) and honest_unresolved(completion, problem) else 0.0
 
 
 def judge_sample(completion: str, problem, truncated: bool) -> str:

@@ -17,8 +17,8 @@ import train_r1
 from nanor1 import r1_report
 from nanor1.evaluate import paired_difference
 from nanor1.model import GPT, ModelConfig
-from nanor1.r1_data import (NO_HIT, build_cold_start, cold_start_example, general_examples, judge_sample,
-                            rejection_filter)
+from nanor1.r1_data import (NO_HIT, build_cold_start, cold_start_example, general_examples, honest_giveup_reward,
+                            judge_sample, rejection_filter)
 from nanor1.reward_model import (RewardModel, RMConfig, bradley_terry_loss, pair_accuracy, policy_pairs,
                                  preference_pairs, train_reward_model)
 from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
@@ -159,9 +159,10 @@ def test_unresolved_searches_are_kept_only_when_what_they_say_is_true():
         verdict = judge_sample(ex["response"], p, truncated=False)
         seen[verdict] += 1
         assert verdict == ("keep" if verify(p, extract_answer(ex["response"])) else "keep_unresolved")
+        assert honest_giveup_reward(ex["response"], p) == (verdict == "keep_unresolved")  # the same rule, a reward
         if verdict == "keep_unresolved":  # the same response with a hitting try among its tries: a false claim
             lie = ex["response"].replace("<think> ", f"<think> try {p.answer}: {p.data[-1]}. ", 1)
-            assert judge_sample(lie, p, False) == "wrong"
+            assert judge_sample(lie, p, False) == "wrong" and honest_giveup_reward(lie, p) == 0.0
     assert seen["keep"] > 100 and seen["keep_unresolved"] > 20, seen
     p = dataclasses.replace(sample_problem(random.Random(0), "linear", 2), lang="en")
     assert judge_sample(f"<think> {NO_HIT['en']} </think> <answer> {int(p.answer) + 1} </answer>", p, False) == "wrong"
