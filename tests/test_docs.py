@@ -85,7 +85,7 @@ def test_the_walkthrough_names_only_code_that_exists():
     `module.name` in it must still be found in nanor1's modules, so a rename makes the page fail here, not mislead."""
     import importlib
     modules = [importlib.import_module(f"nanor1.{m}") for m in
-               ("grpo", "sampler", "rewards", "tasks", "loss", "optim", "metrics")]
+               ("grpo", "sampler", "rewards", "tasks", "loss", "optim", "metrics", "rl_loop")]
     with open(os.path.join(ROOT, "docs", "walkthrough.md"), encoding="utf-8") as f:
         text = f.read()
     names = {n for n in re.findall(r"`([A-Za-z_][\w.]*)`", text) if ("_" in n or "." in n) and
