@@ -448,10 +448,12 @@ def main(argv):
         rec = run.done(stage)
         if rec is None and stage in run.selected():
             print(f"\n=== stage {stage}: {STAGE_DIRS[stage]} ===")
-            t0 = time.time()
+            t0, cpu0 = time.time(), time.process_time()
             info = STAGE_FUNCTIONS[stage](run)
             info["seconds"] = round(time.time() - t0, 1)
             info["eval"] = _eval_stage(run, stage, max_new)
+            # CPU time, evaluation included: with --threads=1 about the stage's time alone on a quiet machine
+            info["cpu_seconds"] = round(time.process_time() - cpu0, 1)
             rec = run.finish(stage, info)
             ran_now.append(stage)
             print(f"  stage {stage} done in {info['seconds'] / 60:.1f} min (+ evaluation)")
@@ -474,7 +476,8 @@ def main(argv):
              "stage 4 all-scenario RL", "student base", "student distilled", "student R1-Zero RL"]
     rows = {k: rows[k] for k in order if k in rows}
     seconds = time.time() - t_start
-    summary = {"preset": preset, "seed": rc.seed, "seconds": round(seconds, 1), "base_checkpoint": base_path,
+    summary = {"preset": preset, "seed": rc.seed, "seconds": round(seconds, 1),
+               "cpu_seconds": round(time.process_time(), 1), "base_checkpoint": base_path,
                "student_base_checkpoint": student_base,
                "models": {k: {m: v for m, v in r.items() if m != "samples"} for k, r in rows.items()},
                "stages": {s: {k: v for k, v in r.items() if k != "eval"} for s, r in records.items() if r}}

@@ -151,7 +151,8 @@ def main(argv):
     # report
     final = run["last"] or run_eval()  # --steps=0: the base is the final model
     seconds = time.time() - t_start
-    summary = {"preset": preset, "seconds": round(seconds, 1), "seconds_pretrain": round(t_pretrain, 1),
+    summary = {"preset": preset, "seconds": round(seconds, 1), "cpu_seconds": round(time.process_time(), 1),
+               "seconds_pretrain": round(t_pretrain, 1),
                "seconds_eval": round(sum(eval_seconds), 1),
                "base_checkpoint": base_path, "grpo_config": asdict(trainer.cfg),
                "base": _point(base_eval), "final": _point(final), "best": best, "curve": curve,

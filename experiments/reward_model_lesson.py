@@ -54,7 +54,12 @@ def run_arm(cfg: LessonConfig, arm: str) -> dict:
     if arm != ARMS[0] and os.path.exists(first) and not os.path.exists(rm_path):
         os.makedirs(os.path.dirname(rm_path), exist_ok=True)
         shutil.copy(first, rm_path)
-    args = [sys.executable, os.path.join(ROOT, "train_r1.py"), "--stages=4", f"--out_dir={out}",
+    bases = []  # the r1 run's bases (its report's first rows), so that no arm pretrains or looks elsewhere
+    if os.path.exists(os.path.join(cfg.r1_dir, "summary.json")):
+        with open(os.path.join(cfg.r1_dir, "summary.json")) as f:
+            made = json.load(f)
+        bases = [f"--base={made['base_checkpoint']}", f"--student_base={made['student_base_checkpoint']}"]
+    args = [sys.executable, os.path.join(ROOT, "train_r1.py"), "--stages=4", f"--out_dir={out}", *bases,
             f"--preset={cfg.preset}", f"--translation_reward={arm}", "--rm_watch", "--general_frac=1.0",
             f"--all_rl_steps={cfg.steps}", f"--seed={cfg.seed}", f"--threads={cfg.threads}",
             *(["--resume"] if os.path.exists(rm_path) else [])]

@@ -95,3 +95,23 @@ def test_aha_source_runs_r1_zero_from_a_base_with_and_without_retries(root):
         assert [c["step"] for c in arm["curve"]][0] == 0 and "aha_rate" in arm["final"]
     assert res["arms"]["no_retry"]["base_checkpoint"].endswith(os.path.join("base_no_retry", "model.pt"))
     assert (root / "aha_source.png").stat().st_size > 1000
+
+
+def test_reward_model_lesson_runs_stage_4_paid_by_the_checker_and_by_the_reward_model(root):
+    r1 = root / "r1"
+    p = subprocess.run([sys.executable, os.path.join(REPO, "train_r1.py"), "--preset=tiny", f"--out_dir={r1}",
+                        "--stages=1,2,3"], cwd=root, capture_output=True, text=True, env=ENV, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    p = subprocess.run([sys.executable, os.path.join(REPO, "experiments", "reward_model_lesson.py"), "--preset=tiny",
+                        f"--r1_dir={r1}", f"--out_dir={root / 'rm_lesson'}", "--steps=2"], cwd=REPO, env=ENV,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    out = p.stdout
+    res = json.load(open(root / "rm_lesson" / "reward_model_lesson.json"))
+    for arm in ("verifier", "reward_model"):
+        a = res["arms"][arm]
+        assert a["steps"] == [1, 2] and len(a["rm_score"]) == 2 and len(a["checker_accuracy"]) == 2
+        assert all(0.0 <= v <= 1.0 for v in a["rm_score"] + a["checker_accuracy"])
+    assert res["arms"]["reward_model"]["rm_heldout_pair_accuracy"]["accuracy"] >= 0.0
+    assert os.path.exists(root / "rm_lesson" / "reward_model_lesson.png") and "held-out translation" in out
+    assert not (root / "rm_lesson" / "base_tiny").exists()  # the r1 run's base, not a new one
