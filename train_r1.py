@@ -97,7 +97,7 @@ class R1Config:  # the defaults are the cpu preset's; another preset fills the f
     general_n: int = 1000            # stage 3 non-reasoning examples, at most
     general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k), up to general_n
     all_rl_steps: int = 30           # stage 4 GRPO steps
-    general_frac: float = 0.25       # stage 4: share of its steps that sample general (translation) prompts
+    general_frac: float = 0.5        # stage 4: share of its steps that sample general (translation) prompts
     translation_reward: str = "verifier"  # stage 4's score of a translation: verifier (its exact checker, as R1
                                      # used rules wherever one exists) | reward_model (the Bradley-Terry model,
                                      # trained first: the lesson of experiments/reward_model_lesson.py)
@@ -114,8 +114,9 @@ class R1Config:  # the defaults are the cpu preset's; another preset fills the f
                                      # can be weighted in --reasoning_weights (nanor1/reward_modules.py)
     mask_truncated: bool = False     # stages 2 and 4: mask responses cut at the length cap from the loss, as R1-Zero
                                      # does; off, a cut response scores 0 and RL learns to finish (docs/results.md)
-    overlong_buffer: int = 0         # stages 2 and 4: DAPO's soft overlong punishment over the last N tokens before
-                                     # the cap (recipe §2; 0: off)
+    overlong_buffer: int = 1         # stages 2 and 4: DAPO's overlong punishment, the reward falling by 1 over the
+                                     # last N tokens before the cap (recipe §2; 0: off; 1: a response cut at the
+                                     # cap loses 1, so searching on to the cap no longer pays)
     eval_n: int = 8                  # held-out problems per (family, difficulty)
     eval_k: int = 4                  # responses per held-out problem
     distill_seeds: int = 1           # distillation and the RL'd student, once per seed (seed, seed + 1, ...)
