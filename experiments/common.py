@@ -1,11 +1,12 @@
-"""Shared plumbing of the experiments in this folder (one script per claim of the R1 report; see README.md).
+"""Shared plumbing of the experiments in this folder (one script per claim of the R1 report; see
+README.md).
 
 An experiment is a config plus a comparison, not a new trainer: each arm is nanor1's GRPOTrainer (or
 baselines' PPOTrainer) driven by nanor1.rl_loop.run_rl, train_zero.py's loop, from the same base
-checkpoint, evaluated on the held-out set by nanor1.evaluate. This file holds what every script needs:
-the presets, the base model (reused when present, pretrained when not), one RL arm with periodic
-evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is free), seed
-spreads, plots and the result JSON.
+checkpoint, evaluated on the held-out set by nanor1.evaluate. This file holds what every script
+needs: the presets, the base model (reused when present, pretrained when not), one RL arm with
+periodic evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is
+free), seed spreads, plots and the result JSON.
 
     python experiments/<claim>.py [--preset=cpu|tiny] [--base=...] [--steps=N] [--seeds=N] [--out_dir=...]
 """
@@ -15,7 +16,8 @@ import statistics
 import sys
 from dataclasses import asdict, dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
+# run as a script from anywhere
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import matplotlib  # noqa: E402
 
@@ -36,9 +38,11 @@ from nanor1.tokenizer import get_tokenizer  # noqa: E402
 
 @dataclass
 class ExpConfig:
-    preset: str = "cpu"            # cpu (the measured default, <= 20 min on 2 cores) | tiny (CI, < 60 s)
-    base: str = ""                 # base checkpoint | shipped (nanor1/base.pt); "" = the experiment's default, else
-                                   # out/base_<preset>/model.pt, pretrained there if missing
+    preset: str = "cpu"            # cpu (the measured default, <= 20 min on 2 cores) | tiny (CI, <
+                                   # 60 s)
+    base: str = ""                 # base checkpoint | shipped (nanor1/base.pt); "" = the
+                                   # experiment's default, else out/base_<preset>/model.pt,
+                                   # pretrained there if missing
     out_dir: str = ""              # "" = out/exp_<experiment>
     steps: int = 0                 # RL steps per arm (0: the preset's)
     seeds: int = 0                 # RL seeds per arm (0: the preset's)
@@ -48,16 +52,19 @@ class ExpConfig:
     fresh: bool = False            # ignore cached arm results
 
 
-# GRPO settings of the arms: train_zero.py's small-world settings (KL 0.05, lr 2e-4, mask truncated completions,
-# RL prompts at difficulty 1-2), at 16 prompts x 8 samples per step, as in train_zero.py --preset=cpu.
-SMALL_WORLD = dict(beta=0.05, lr=2e-4, max_new_tokens=400, mask_truncated_completions=True, difficulties="1,2",
-                   prompts_per_step=16, num_generations=8)
+# GRPO settings of the arms: train_zero.py's small-world settings (KL 0.05, lr 2e-4, mask truncated
+# completions, RL prompts at difficulty 1-2), at 16 prompts x 8 samples per step, as in
+# train_zero.py --preset=cpu.
+SMALL_WORLD = dict(beta=0.05, lr=2e-4, max_new_tokens=400, mask_truncated_completions=True,
+                   difficulties="1,2", prompts_per_step=16, num_generations=8)
 PRESETS = {
     "tiny": dict(pretrain="tiny", steps=2, seeds=1, eval_every=1, eval_n=1,
-                 grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24, micro_batch_rows=4)),
+                 grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24,
+                           micro_batch_rows=4)),
     "cpu": dict(pretrain="cpu_v1", steps=20, seeds=3, eval_every=10, eval_n=6, grpo=SMALL_WORLD),
 }
-_BASE_EVALS = {}  # step-0 evaluation per (base, arm, evaluation size): identical for every seed of an arm
+# step-0 evaluation per (base, arm, evaluation size): identical for every seed of an arm
+_BASE_EVALS = {}
 SCALARS = ("pass@1", "cons@k", "format_rate", "mean_len", "aha_rate", "truncation_rate")
 
 
@@ -75,14 +82,17 @@ def parse(argv, name: str) -> ExpConfig:
 
 def ensure_base(cfg: ExpConfig) -> str:
     """The base checkpoint: --base (shipped: nanor1/base.pt, checked against the code), else
-    out/base_<pretraining preset>/model.pt, shared with train_zero.py and pretrained (or its pretraining resumed)
-    there when missing."""
-    if cfg.base == "shipped":  # nanor1/base.pt (the cpu pretraining preset's), checked against the code first
+    out/base_<pretraining preset>/model.pt, shared with train_zero.py and pretrained (or its
+    pretraining resumed) there when missing."""
+    # nanor1/base.pt (the cpu pretraining preset's), checked against the code first
+    if cfg.base == "shipped":
         return resolve_base("shipped", "cpu", "out")
     if cfg.base:
         return cfg.base
     preset = PRESETS[cfg.preset]["pretrain"]
-    return pretrain_base(preset, os.path.join(os.path.dirname(cfg.out_dir.rstrip("/")) or ".", f"base_{preset}"),
+    return pretrain_base(preset,
+                         os.path.join(os.path.dirname(cfg.out_dir.rstrip("/")) or ".",
+                                      f"base_{preset}"),
                          "cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -91,7 +101,8 @@ def grpo_config(cfg: ExpConfig, seed: int, cls=GRPOConfig, **overrides):
 
 
 def point(res: dict, extra=None) -> dict:
-    """The scalar metrics of one evaluate() result, plus an experiment's own (extra(result) -> dict)."""
+    """The scalar metrics of one evaluate() result, plus an experiment's own (extra(result) ->
+    dict)."""
     out = {k: res.get(k) for k in SCALARS}
     if extra is not None:
         out.update(extra(res))
@@ -100,15 +111,18 @@ def point(res: dict, extra=None) -> dict:
 
 def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, trainer_kw=None,
             eval_kw=None, extra=None, on_step=None, key_extra=None) -> dict:
-    """Train one arm from the base for gcfg.steps, evaluating at step 0, every cfg.eval_every steps and at the end.
+    """Train one arm from the base for gcfg.steps, evaluating at step 0, every cfg.eval_every steps
+    and at the end.
 
-    Returns {"arm", "seed", "config", "curve": [{step, train_seconds, metrics...}], "train": [train_step rows]}.
-    train_seconds counts RL steps only (sampling + update), not evaluation. on_step(trainer, row) may add to a row.
-    key_extra: what else the cached result depends on (a learned reward's checkpoint).
+    Returns {"arm", "seed", "config", "curve": [{step, train_seconds, metrics...}], "train":
+    [train_step rows]}. train_seconds counts RL steps only (sampling + update), not evaluation.
+    on_step(trainer, row) may add to a row. key_extra: what else the cached result depends on (a
+    learned reward's checkpoint).
     """
     out_dir = os.path.join(cfg.out_dir, f"{arm}_s{gcfg.seed}")
     cache = os.path.join(out_dir, "result.json")
-    key = {"base": base, "grpo": asdict(gcfg), "eval": [cfg.eval_every, cfg.eval_n_per_cell, cfg.eval_k],
+    key = {"base": base, "grpo": asdict(gcfg),
+           "eval": [cfg.eval_every, cfg.eval_n_per_cell, cfg.eval_k],
            "trainer": trainer_cls.__name__, **(key_extra or {})}
     if not cfg.fresh and os.path.exists(cache):
         with open(cache) as f:
@@ -128,9 +142,11 @@ def run_arm(cfg: ExpConfig, base: str, arm: str, gcfg, trainer_cls=GRPOTrainer, 
         if step == 0 and base_key in _BASE_EVALS:
             return _BASE_EVALS[base_key]
         res = evaluate(model, tok, n_per_cell=cfg.eval_n_per_cell, k=cfg.eval_k, temperature=0.6,
-                       max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=2, **(eval_kw or {}))
+                       max_new_tokens=gcfg.max_new_tokens, seed=1234, return_samples=2,
+                       **(eval_kw or {}))
         seconds = sum(r["seconds"] for r in rows)
-        p = {"step": step, "train_seconds": round(seconds, 1), **point(res, extra), "samples": res["samples"]}
+        p = {"step": step, "train_seconds": round(seconds, 1), **point(res, extra),
+             "samples": res["samples"]}
         log(f"  {arm} s{gcfg.seed} eval @ {step:3d}: " + "  ".join(
             f"{k} {v:.3f}" for k, v in p.items() if isinstance(v, float) and k != "train_seconds"))
         if step == 0:
@@ -158,7 +174,8 @@ def spread(values) -> dict:
     if not values:
         return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "std": std, "min": min(values), "max": max(values), "n": len(values)}
+    return {"mean": statistics.fmean(values), "std": std, "min": min(values), "max": max(values),
+            "n": len(values)}
 
 
 def final_spread(results: list[dict], key: str) -> dict:
@@ -172,13 +189,16 @@ def train_mean(result: dict, key: str, last: int = 0) -> float:
 
 
 def arm_summary(by_arm: dict, keys) -> dict:
-    """{arm: {"base": step-0 value, "final": spread over seeds of the last evaluation}} for each key."""
-    return {arm: {"base": {k: res[0]["curve"][0][k] for k in keys}, "final": {k: final_spread(res, k) for k in keys}}
+    """{arm: {"base": step-0 value, "final": spread over seeds of the last evaluation}} for each
+    key."""
+    return {arm: {"base": {k: res[0]["curve"][0][k] for k in keys},
+                  "final": {k: final_spread(res, k) for k in keys}}
             for arm, res in by_arm.items()}
 
 
 def print_arm_table(summary: dict, keys, counts=("mean_len", "steps_per_response")):
-    """One line per key: each arm's base -> final mean +- std; keys in `counts` are plain numbers, others rates."""
+    """One line per key: each arm's base -> final mean +- std; keys in `counts` are plain numbers,
+    others rates."""
     for k in keys:
         scale, unit = (1, "") if k in counts else (100, "%")
         cells = [f"{arm}: {s['base'][k] * scale:.1f}{unit} -> {mean_pm(s['final'][k], scale, unit)}"
@@ -192,8 +212,8 @@ def runs_of(by_arm: dict) -> dict:
 
 
 def plot_arms(by_arm: dict, panels: list, path: str, title: str, x: str = "step"):
-    """One panel per (key, label, source) with source "curve" (held-out evaluations) or "train" (training batch);
-    one colour per arm, one thin line per seed, the mean over seeds bold."""
+    """One panel per (key, label, source) with source "curve" (held-out evaluations) or "train"
+    (training batch); one colour per arm, one thin line per seed, the mean over seeds bold."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.2), squeeze=False)
     for ax, (key, label, source) in zip(axes[0], panels):
         for i, (arm, results) in enumerate(by_arm.items()):
@@ -239,7 +259,8 @@ def mean_pm(s: dict, scale: float = 100.0, unit: str = "%") -> str:
 
 
 def save_step_figure(fig, axes, title: str, out_dir: str, name: str, result: dict) -> None:
-    """Finish a figure of panels against RL steps, then write <out_dir>/<name>.png and the result as <name>.json."""
+    """Finish a figure of panels against RL steps, then write <out_dir>/<name>.png and the result as
+    <name>.json."""
     for ax in axes:
         ax.set_xlabel("RL step")
         ax.grid(alpha=0.3)

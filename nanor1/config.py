@@ -1,13 +1,14 @@
 """Command-line overrides for config dataclasses: `--key=value`, validated, with clear errors.
 
     cfg = parse_overrides(TrainConfig(), sys.argv[1:])
-    cfg, explicit = parse_with_preset(PretrainConfig(), sys.argv[1:], PRESETS)   # flags first, then the preset
+    cfg, explicit = parse_with_preset(PretrainConfig(), sys.argv[1:], PRESETS)  # flags first, then
+                                                                                  the preset
 
-Every knob of every script is a dataclass field with a real default and a one-line `# comment` (what --help
-prints). A flag must name an existing field and parse as that field's type; otherwise the script exits with status
-2 and a message naming the key (a typo such as `--lr_rate=1e-3` must never be silently ignored). Values are parsed
-by type, never evaluated as code. A preset is a dict of field values chosen by the config's `preset` field: it fills
-every field that no flag set.
+Every knob of every script is a dataclass field with a real default and a one-line `# comment` (what
+--help prints). A flag must name an existing field and parse as that field's type; otherwise the
+script exits with status 2 and a message naming the key (a typo such as `--lr_rate=1e-3` must never
+be silently ignored). Values are parsed by type, never evaluated as code. A preset is a dict of
+field values chosen by the config's `preset` field: it fills every field that no flag set.
 """
 import dataclasses
 import inspect
@@ -19,7 +20,8 @@ import typing
 
 
 class ConfigError(SystemExit):
-    """Raised for a bad flag; as a SystemExit it ends a script with status 2 and the message on stderr."""
+    """Raised for a bad flag; as a SystemExit it ends a script with status 2 and the message on
+    stderr."""
 
     def __init__(self, message: str):
         super().__init__(2)
@@ -36,7 +38,8 @@ def _fail(message: str):
 
 def _parse_value(key: str, text: str, kind):
     origin = typing.get_origin(kind)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":  # Optional[X] / X | None
+    # Optional[X] / X | None
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         if text.lower() in ("none", "null", ""):
             return None
@@ -62,7 +65,8 @@ def _parse_value(key: str, text: str, kind):
 
 
 def field_comments(cls) -> dict[str, str]:
-    """{field: the trailing `# comment` of its line} from the dataclass's source ({} where the source is missing)."""
+    """{field: the trailing `# comment` of its line} from the dataclass's source ({} where the
+    source is missing)."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(textwrap.dedent(inspect.getsource(cls))).readline))
     except (OSError, TypeError, SyntaxError, tokenize.TokenError):
@@ -75,7 +79,8 @@ def field_comments(cls) -> dict[str, str]:
         elif tok.type == tokenize.COMMENT and len(line) > 1 and line[0] in names and line[1] == ":":
             last = line[0]
             comments.setdefault(last, text)
-        elif tok.type == tokenize.COMMENT and not line and last:  # a comment line continuing the field's
+        # a comment line continuing the field's
+        elif tok.type == tokenize.COMMENT and not line and last:
             comments[last] += " " + text
         elif tok.type not in (tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
             line.append(tok.string)
@@ -84,7 +89,8 @@ def field_comments(cls) -> dict[str, str]:
 
 
 def help_text(cfg, preset: dict | None = None) -> str:
-    """One line per field: flag, type, value (the preset's where it sets one, else cfg's) and description."""
+    """One line per field: flag, type, value (the preset's where it sets one, else cfg's) and
+    description."""
     hints, about = typing.get_type_hints(type(cfg)), field_comments(type(cfg))
     values = f"preset {cfg.preset}" if preset is not None else "defaults"
     lines = [f"options for {type(cfg).__name__} (--key=value; values: {values}):"]
@@ -103,7 +109,8 @@ def _key(arg: str) -> str:
 
 
 def parse_overrides(cfg, argv: list[str], allow_positional: bool = False):
-    """Apply `--key=value` flags from argv to the dataclass instance cfg (in place) and return it."""
+    """Apply `--key=value` flags from argv to the dataclass instance cfg (in place) and return
+    it."""
     hints = typing.get_type_hints(type(cfg))
     names = {f.name for f in dataclasses.fields(cfg)}
     for arg in argv:
@@ -130,7 +137,8 @@ def parse_overrides(cfg, argv: list[str], allow_positional: bool = False):
 
 
 def parse_overrides_multi(cfgs: list, argv: list[str]) -> list:
-    """Like parse_overrides, for several dataclasses at once: each --key goes to the first that has the field."""
+    """Like parse_overrides, for several dataclasses at once: each --key goes to the first that has
+    the field."""
     fields_of = [{f.name for f in dataclasses.fields(c)} for c in cfgs]
     per_cfg = [[] for _ in cfgs]
     for arg in argv:
@@ -144,10 +152,10 @@ def parse_overrides_multi(cfgs: list, argv: list[str]) -> list:
 
 
 def apply_preset(cfg, presets: dict, explicit: set | None = None):
-    """cfg, changed in place: presets[cfg.preset]'s value in every field not in `explicit` (the fields a command
-    line set). The preset's keys that are no fields (a model name, say) are the caller's. explicit=None, for a
-    config built in code: the fields that differ from their defaults, so a value equal to its default is the
-    preset's to replace."""
+    """cfg, changed in place: presets[cfg.preset]'s value in every field not in `explicit` (the
+    fields a command line set). The preset's keys that are no fields (a model name, say) are the
+    caller's. explicit=None, for a config built in code: the fields that differ from their defaults,
+    so a value equal to its default is the preset's to replace."""
     if cfg.preset not in presets:
         raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {sorted(presets)}")
     if explicit is None:
@@ -161,8 +169,9 @@ def apply_preset(cfg, presets: dict, explicit: set | None = None):
 
 
 def parse_with_preset(cfg, argv: list[str], presets: dict):
-    """parse_overrides, then apply_preset: the flags first, the chosen preset fills the rest. Returns (cfg, the
-    fields the flags set). --help prints each field with the value the chosen preset (or the default one) gives."""
+    """parse_overrides, then apply_preset: the flags first, the chosen preset fills the rest.
+    Returns (cfg, the fields the flags set). --help prints each field with the value the chosen
+    preset (or the default one) gives."""
     explicit = {_key(arg) for arg in argv if arg.startswith("--")}
     if "-h" in argv or "--help" in argv:
         chosen = parse_overrides(dataclasses.replace(cfg), [a for a in argv if _key(a) == "preset"])

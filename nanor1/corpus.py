@@ -4,13 +4,16 @@ Document kinds (recipe §9-10: the base must already show, rarely, what RL will 
     template_trace  R1 template + "<think> trace </think> <answer> X </answer>"
     plain_trace     the same reasoning in plain formats ("Question: ... Solution: ... Answer: X")
     direct          an answer without reasoning, reliable on easy problems, unreliable on hard ones;
-                    some of them under the R1 template with an empty think, so that direct answering is
-                    something the base also does under the template (what RL starts from, recipe §9)
-    drill           single skills in isolation: one-step facts, restating numbers/target, "a vs b" checks,
-                    left-to-right evaluation of a try; optionally (check_drills) whole countdown tries checked
-                    against their own value or a near miss, the skill a retry needs most (README: "why retries pay")
+                    some of them under the R1 template with an empty think, so that direct answering
+                    is something the base also does under the template (what RL starts from,
+                    recipe §9)
+    drill           single skills in isolation: one-step facts, restating numbers/target, "a vs b"
+                    checks, left-to-right evaluation of a try; optionally (check_drills) whole
+                    countdown tries checked against their own value or a near miss, the skill a
+                    retry needs most (README: "why retries pay")
     filler          short generic sentences in English and Chinese
-Only train-split problems are used (held-out ones never appear). The caller adds BOS/EOS between documents.
+Only train-split problems are used (held-out ones never appear). The caller adds BOS/EOS between
+documents.
 
     python -m nanor1.corpus            # print one document per kind and stats over 20k documents
 """
@@ -28,10 +31,11 @@ KINDS = ("template_trace", "plain_trace", "direct", "drill", "filler")
 
 @dataclass
 class CorpusMix:
-    # share of each document kind (normalised when sampled). Tuned by pretraining + evaluating (see the README):
-    # the full template costs 85 tokens of boilerplate per document, so most tagged traces use the short form
-    # ("User: .. Assistant: <think>"); drills and countdown got more weight because copying the numbers and
-    # getting single steps right is what makes a retry pay (recipe §9 items 1-4).
+    # share of each document kind (normalised when sampled). Tuned by pretraining + evaluating (see
+    # the README): the full template costs 85 tokens of boilerplate per document, so most tagged
+    # traces use the short form ("User: .. Assistant: <think>"); drills and countdown got more
+    # weight because copying the numbers and getting single steps right is what makes a retry pay
+    # (recipe §9 items 1-4).
     template_trace: float = 0.15
     plain_trace: float = 0.45                # a third of these in the short template
     direct: float = 0.10
@@ -40,16 +44,22 @@ class CorpusMix:
     direct_in_template: float = 0.3          # share of direct answers written under the R1 template
     direct_wrong: tuple = (0.1, 0.4, 0.8)    # P(direct answer is wrong) at difficulty 1, 2, 3
     zh: float = 0.3                          # share of problems (and filler) in Chinese
-    family_weights: tuple = (0.6, 0.2, 0.2)       # countdown, arithmetic, linear (countdown is where "aha" emerges)
+    family_weights: tuple = (0.6, 0.2, 0.2)       # countdown, arithmetic, linear (countdown is
+                                                  # where "aha" emerges)
     difficulty_weights: tuple = (0.35, 0.35, 0.3)  # difficulty 1, 2, 3
     # traces: most stop after one try; a few search (countdown) or check (arithmetic, linear)
-    habits: Habits = field(default_factory=lambda: Habits(retry_after_miss=0.15, max_tries=5, check_inverse=0.3,
+    habits: Habits = field(default_factory=lambda: Habits(retry_after_miss=0.15, max_tries=5,
+                                                          check_inverse=0.3,
                                                           slip_rate=0.2, switch_lang=0.0))
-    zh_switch_lang: float = 0.3              # Chinese traces switch to English midway at this rate (R1-Zero mixing)
-    short_template: bool = True              # plain traces may use the short template tail (SHORT_TEMPLATE)
-    # Off by default, on in the cpu preset (nanor1/pretrain.py), the shipped base: a base must learn to read "V vs T" before a
-    # check's verdict means anything, and at the 4-minute budget no mix taught it (measured, README)
-    check_drills: float = 0.0                # share of drills that are checks of one countdown try (check_drill)
+    zh_switch_lang: float = 0.3              # Chinese traces switch to English midway at this rate
+                                             # (R1-Zero mixing)
+    short_template: bool = True              # plain traces may use the short template tail
+                                             # (SHORT_TEMPLATE)
+    # Off by default, on in the cpu preset (nanor1/pretrain.py), the shipped base: a base must learn
+    # to read "V vs T" before a check's verdict means anything, and at the 4-minute budget no mix
+    # taught it (measured, README)
+    check_drills: float = 0.0                # share of drills that are checks of one countdown try
+                                             # (check_drill)
 
 
 def _problem(rng: random.Random, mix: CorpusMix) -> tasks.Problem:
@@ -69,10 +79,11 @@ def template_trace(rng, mix) -> str:
     return tasks.format_prompt(p) + " " + tasks.solution_trace(p, rng, _habits(mix, p.lang))
 
 
-SHORT_TEMPLATE = "User: {q}. Assistant: <think> {t} </think> <answer> {a} </answer>"  # the template's tail only
+# the template's tail only
+SHORT_TEMPLATE = "User: {q}. Assistant: <think> {t} </think> <answer> {a} </answer>"
 PLAIN_FORMATS = {
-    "en": ("Question: {q}\nSolution: {t}\nAnswer: {a}", "Problem: {q}. Let's think. {t} The answer is {a}.",
-           SHORT_TEMPLATE),
+    "en": ("Question: {q}\nSolution: {t}\nAnswer: {a}",
+           "Problem: {q}. Let's think. {t} The answer is {a}.", SHORT_TEMPLATE),
     "zh": ("问题：{q}\n解答：{t}\n答案：{a}", "题目：{q}。想一想。{t} 答案是 {a}。", SHORT_TEMPLATE),
 }
 
@@ -94,8 +105,9 @@ def direct(rng, mix) -> str:
 
 
 def check_drill(rng, lang) -> str:
-    """Tries of countdown whose target is their own value half the time and a near miss otherwise: the verdict
-    "V vs T: yes/no" in the exact form traces use, where only reading the two values can decide it."""
+    """Tries of countdown whose target is their own value half the time and a near miss otherwise:
+    the verdict "V vs T: yes/no" in the exact form traces use, where only reading the two values can
+    decide it."""
     lines = []
     for _ in range(rng.randint(2, 5)):
         nums = [rng.randint(1, 9) for _ in range(rng.randint(3, 5))]
@@ -107,9 +119,11 @@ def check_drill(rng, lang) -> str:
 
 
 def drill(rng, mix) -> str:
-    """One of four drills, a few lines each, each a primitive a trace is built from (or a check drill)."""
+    """One of four drills, a few lines each, each a primitive a trace is built from (or a check
+    drill)."""
     lang = "zh" if rng.random() < mix.zh else "en"
-    if mix.check_drills > 0 and rng.random() < mix.check_drills:  # (no draw at 0: older corpora unchanged)
+    # (no draw at 0: older corpora unchanged)
+    if mix.check_drills > 0 and rng.random() < mix.check_drills:
         return check_drill(rng, lang)
     kind = rng.randrange(4)
     lines = []
@@ -143,7 +157,8 @@ def drill(rng, mix) -> str:
 FILLER = {
     "en": (("the cat", "a boy", "my friend", "the teacher", "a bird", "the old man", "our team"),
            ("sees", "likes", "finds", "reads", "draws", "counts", "carries"),
-           ("a red ball", "the book", "two apples", "a small house", "the river", "many stars", "a letter")),
+           ("a red ball", "the book", "two apples", "a small house", "the river", "many stars",
+            "a letter")),
     "zh": (("小猫", "男孩", "我的朋友", "老师", "小鸟", "老人", "我们"),
            ("看见", "喜欢", "找到", "读", "画", "数", "带着"),
            ("红色的球", "这本书", "两个苹果", "一座小房子", "河流", "很多星星", "一封信")),
@@ -181,17 +196,20 @@ def iter_documents(seed: int, mix: CorpusMix) -> Iterator[str]:
         yield make_document(rng, mix)
 
 
-# The tokenizer's training text is generated with this FIXED mix (the corpus defaults when nanor1/tokenizer.bpe was
-# trained), so tuning CorpusMix never changes the vocabulary that every checkpoint depends on.
-TOKENIZER_MIX = CorpusMix(template_trace=0.30, plain_trace=0.30, direct=0.15, drill=0.15, filler=0.10,
-                          family_weights=(0.5, 0.25, 0.25), zh_switch_lang=0.1, short_template=False)
+# The tokenizer's training text is generated with this FIXED mix (the corpus defaults when
+# nanor1/tokenizer.bpe was trained), so tuning CorpusMix never changes the vocabulary that every
+# checkpoint depends on.
+TOKENIZER_MIX = CorpusMix(template_trace=0.30, plain_trace=0.30, direct=0.15, drill=0.15,
+                          filler=0.10, family_weights=(0.5, 0.25, 0.25), zh_switch_lang=0.1,
+                          short_template=False)
 
 
 def tokenizer_training_text(seed: int = 0, n_chars: int = 2_000_000) -> str:
     """Representative text for training the BPE tokenizer: the template and every tag, then every
     (family, difficulty, language) trace with all habits switched on, then corpus documents."""
     rng = random.Random(seed)
-    rich = Habits(retry_after_miss=1.0, max_tries=5, check_inverse=1.0, slip_rate=0.5, switch_lang=0.2)
+    rich = Habits(retry_after_miss=1.0, max_tries=5, check_inverse=1.0, slip_rate=0.5,
+                  switch_lang=0.2)
     parts = [tasks.R1_TEMPLATE, "<think> </think> <answer> </answer> <|eos|>"]
     for family in FAMILIES:
         for difficulty in (1, 2, 3):

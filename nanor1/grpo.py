@@ -1,45 +1,58 @@
-"""GRPO: Group Relative Policy Optimization (DeepSeekMath, DeepSeek-R1), one file, in the order of one step.
+"""GRPO: Group Relative Policy Optimization (DeepSeekMath, DeepSeek-R1), one file, in the order of
+one step.
 
     from nanor1.grpo import GRPOConfig, GRPOTrainer, train_step
-    trainer = GRPOTrainer(model, GRPOConfig(steps=40), out_dir="out/grpo")  # model: a GPT, e.g. a pretrained base
+    trainer = GRPOTrainer(model, GRPOConfig(steps=40), out_dir="out/grpo")  # model: a GPT, e.g. a
+                                                                              pretrained base
     while trainer.step < trainer.cfg.steps:
-        row = train_step(trainer)            # one step; its metrics, also appended to out/grpo/grpo.jsonl
-(train_zero.py and train_r1.py are the scripts around this loop: base model, evaluation, checkpoints, plots.)
+        row = train_step(trainer)      # one step; its metrics, also appended to out/grpo/grpo.jsonl
+(train_zero.py and train_r1.py are the scripts around this loop: base model, evaluation,
+checkpoints, plots.)
 
 One step, train_step (recipe §1); the numbers mark the same steps in the code below:
-  1. sample P train prompts, G completions each, from the current policy pi_old (GRPOTrainer.sample, nanor1.sampler)
+  1. sample P train prompts, G completions each, from the current policy pi_old (GRPOTrainer.sample,
+     nanor1.sampler)
   2. score each completion with the rule rewards (nanor1.rewards): r (P, G)
-  3. group-relative advantages A_i = (r_i - mean_group) / (std_group + eps), the same for every token of o_i
-  4. the policy loss per token (nanor1.loss): -min(rho A, clip(rho) A) + beta * k3 KL to the reference model,
-     weighted so that its sum is the chosen aggregation over tokens and completions ("grpo" / "dapo" / "dr_grpo")
-  5. update: clip the gradient norm, one AdamW step; with mu = num_iterations > 1, steps 4-5 repeat on the same
-     samples (then rho moves away from 1 and the clip matters)
-No value network: the group mean is the baseline. Below train_step come the trainer that does steps 1-5, the
-pieces it calls (each testable alone), and the gathering of rollouts over several processes.
+  3. group-relative advantages A_i = (r_i - mean_group) / (std_group + eps), the same for every
+     token of o_i
+  4. the policy loss per token (nanor1.loss): -min(rho A, clip(rho) A) + beta * k3 KL to the
+     reference model, weighted so that its sum is the chosen aggregation over tokens and completions
+     ("grpo" / "dapo" / "dr_grpo")
+  5. update: clip the gradient norm, one AdamW step; with mu = num_iterations > 1, steps 4-5 repeat
+     on the same samples (then rho moves away from 1 and the clip matters)
+No value network: the group mean is the baseline. Below train_step come the trainer that does steps
+1-5, the pieces it calls (each testable alone), and the gathering of rollouts over several
+processes.
 
-The loss is ~0 at every step by construction: advantages sum to zero within a group and rho == 1 at the first inner
-iteration. Its gradient is not zero. Watch reward, accuracy and length, not the loss.
+The loss is ~0 at every step by construction: advantages sum to zero within a group and rho == 1 at
+the first inner iteration. Its gradient is not zero. Watch reward, accuracy and length, not the
+loss.
 
 Deviations from the paper (and why):
-- beta: GRPOConfig's default is 0 (as in DAPO and Dr.GRPO), which keeps no reference model in memory; train_zero.py
-  runs its cpu presets with beta = 0.05 (SMALL_WORLD there: without the KL the arithmetic inside <think> decays,
-  recipe §9) and its gpu preset with 0.01. The reference is the policy at the start of the run, copied from the
-  policy again every `ref_reset_every` steps (R1-Zero: 400; default 0, never).
-- The learning rate warms up and decays by a cosine to min_lr_frac (nanor1/optim.py): at a constant lr a solved
-  task drifted (recipe §9).
+- beta: GRPOConfig's default is 0 (as in DAPO and Dr.GRPO), which keeps no reference model in
+  memory; train_zero.py runs its cpu presets with beta = 0.05 (SMALL_WORLD there: without the KL the
+  arithmetic inside <think> decays, recipe §9) and its gpu preset with 0.01. The reference is the
+  policy at the start of the run, copied from the policy again every `ref_reset_every` steps
+  (R1-Zero: 400; default 0, never).
+- The learning rate warms up and decays by a cosine to min_lr_frac (nanor1/optim.py): at a constant
+  lr a solved task drifted (recipe §9).
 - Rewards that are NaN/inf are replaced by 0 and counted, so one bad reward cannot poison a batch.
-- Group std is the population std (unbiased=False): G = 1 then gives A = 0 (no baseline, no signal) instead of NaN.
-- old log-probs are recomputed from the training forward (detached) at the first inner iteration, not taken from
-  the sampler: the two differ by float noise only, and this way rho is exactly 1 when mu = 1.
+- Group std is the population std (unbiased=False): G = 1 then gives A = 0 (no baseline, no signal)
+  instead of NaN.
+- old log-probs are recomputed from the training forward (detached) at the first inner iteration,
+  not taken from the sampler: the two differ by float noise only, and this way rho is exactly 1 when
+  mu = 1.
 
-Several processes (torchrun, nanor1/distributed.py): the P prompts of a step are split over the ranks, whole groups
-per rank, so advantages are exact without communication. Each rank samples its share (generator seeded by (seed,
-step, rank)), the rollouts are gathered (gather_rollout) for the step's metrics and for the loss normalisers (grpo:
-number of outputs; dapo: number of tokens; dr_grpo: outputs x max_len; batch-level reward std), and the per-rank
-gradients, each weighted by those whole-batch counts, are summed. Given the same rollouts, N ranks take the step one
-process takes. Not DDP: ranks run different numbers of micro-batches (length-sorted, dynamic sampling keeps
-different numbers of groups per rank), which DDP's per-backward all-reduce cannot pair up; and the weighted
-gradients must be summed, not averaged. With dynamic sampling each rank fills its own share of P.
+Several processes (torchrun, nanor1/distributed.py): the P prompts of a step are split over the
+ranks, whole groups per rank, so advantages are exact without communication. Each rank samples its
+share (generator seeded by (seed, step, rank)), the rollouts are gathered (gather_rollout) for the
+step's metrics and for the loss normalisers (grpo: number of outputs; dapo: number of tokens;
+dr_grpo: outputs x max_len; batch-level reward std), and the per-rank gradients, each weighted by
+those whole-batch counts, are summed. Given the same rollouts, N ranks take the step one process
+takes. Not DDP: ranks run different numbers of micro-batches (length-sorted, dynamic sampling keeps
+different numbers of groups per rank), which DDP's per-backward all-reduce cannot pair up; and the
+weighted gradients must be summed, not averaged. With dynamic sampling each rank fills its own share
+of P.
 """
 import math
 import os
@@ -51,8 +64,8 @@ import torch
 
 from nanor1 import cpu_threads, reward_modules
 from nanor1.checkpoint import build_model
-from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, amp_dtype, autocast_for,
-                                broadcast_params, rank_seed, shard, world)
+from nanor1.distributed import (all_gather_object, all_reduce, all_reduce_grads, amp_dtype,
+                                autocast_for, broadcast_params, rank_seed, shard, world)
 from nanor1.loss import grpo_token_loss, token_logprobs
 from nanor1.metrics import MetricsLog
 from nanor1.model import KVCache
@@ -72,7 +85,8 @@ class GRPOConfig:
     top_p: float = 1.0
     max_new_tokens: int = 320
     # objective (TRL names)
-    loss_type: str = "grpo"            # grpo (paper) | dapo (token-level) | dr_grpo (sum / (outputs * max_len))
+    loss_type: str = "grpo"            # grpo (paper) | dapo (token-level) | dr_grpo (sum / (outputs
+                                       # * max_len))
     scale_rewards: str = "group"       # group (paper) | batch | none (Dr.GRPO)
     epsilon: float = 0.2               # eps_low
     epsilon_high: float | None = None  # None: epsilon, or 0.28 with loss_type=dapo (clip-higher)
@@ -80,44 +94,56 @@ class GRPOConfig:
     ref_reset_every: int = 0           # copy the policy into the reference every N steps (0: never)
     num_iterations: int = 1            # mu: gradient steps on the same samples
     mask_truncated_completions: bool = False
-    overlong_buffer: int = 0           # DAPO soft overlong punishment: over the last N tokens before max_new_tokens
-    overlong_penalty: float = 1.0      # the reward falls linearly, by this much at the cap (0 tokens: off)
-    dynamic_sampling: bool | None = None   # None: on with loss_type=dapo. Drop all-equal groups and refill
-    max_sampling_rounds: int = 3       # dynamic sampling: at most this many sampling rounds per step
+    overlong_buffer: int = 0           # DAPO soft overlong punishment: over the last N tokens
+                                       # before max_new_tokens
+    overlong_penalty: float = 1.0      # the reward falls linearly, by this much at the cap (0
+                                       # tokens: off)
+    dynamic_sampling: bool | None = None   # None: on with loss_type=dapo. Drop all-equal groups and
+                                           # refill
+    max_sampling_rounds: int = 3       # dynamic sampling: at most this many sampling rounds per
+                                       # step
     reward_weights: str = "accuracy=1.0,format=0.25"
-    rewards: str = ""                  # your reward modules, loaded before the weights are checked: .py
-                                       # paths or dotted names, comma-separated (nanor1/reward_modules.py)
+    rewards: str = ""                  # your reward modules, loaded before the weights are checked:
+                                       # .py paths or dotted names, comma-separated
+                                       # (nanor1/reward_modules.py)
     entropy_coef: float = 0.0
     # which problems
     families: str = "countdown,arithmetic,linear"
     difficulties: str = "1,2,3"
     # optimization
     lr: float = 2e-4
-    min_lr_frac: float = 0.1           # cosine decay to this fraction (recipe §9: a constant lr drifts)
+    min_lr_frac: float = 0.1       # cosine decay to this fraction (recipe §9: a constant lr drifts)
     warmup_steps: int = 3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    micro_batch_rows: int = 64         # at most this many rows per forward/backward (gradients accumulate exactly)
-    micro_batch_tokens: int = 6144     # ... and at most this many completion positions (rows x longest)
+    micro_batch_rows: int = 64         # at most this many rows per forward/backward (gradients
+                                       # accumulate exactly)
+    micro_batch_tokens: int = 6144     # ... and at most this many completion positions (rows x
+                                       # longest)
     seed: int = 0
     max_bad_steps: int = 5             # consecutive non-finite steps before the run stops
 
     def resolved(self) -> "GRPOConfig":
-        c = replace(self)  # a copy of the same class (PPOConfig in baselines/ppo.py extends this one)
+        # a copy of the same class (PPOConfig in baselines/ppo.py extends this one)
+        c = replace(self)
         if c.loss_type not in ("grpo", "dapo", "dr_grpo"):
             raise SystemExit(f"error: --loss_type={c.loss_type!r}: choose grpo, dapo or dr_grpo")
         if c.scale_rewards not in ("group", "batch", "none"):
-            raise SystemExit(f"error: --scale_rewards={c.scale_rewards!r}: choose group, batch or none")
+            raise SystemExit(f"error: --scale_rewards={c.scale_rewards!r}: choose group, batch or "
+                             "none")
         if c.epsilon_high is None:
             c.epsilon_high = 0.28 if c.loss_type == "dapo" else c.epsilon
         if c.dynamic_sampling is None:
             c.dynamic_sampling = c.loss_type == "dapo"
         if c.prompts_per_step % world():
-            raise SystemExit(f"error: --prompts_per_step={c.prompts_per_step} must be a multiple of the number of "
+            raise SystemExit(f"error: --prompts_per_step={c.prompts_per_step} must be a multiple "
+                             "of the number of "
                              f"processes ({world()}): each rank samples whole groups")
-        reward_modules.resolve(c.rewards, c.reward_weights)  # --rewards first: it may define weighted names
+        # --rewards first: it may define weighted names
+        reward_modules.resolve(c.rewards, c.reward_weights)
         parse_weights(c.reward_weights)
-        parse_families(c.families), parse_difficulties(c.difficulties)  # a typo fails now, not after pretraining
+        # a typo fails now, not after pretraining
+        parse_families(c.families), parse_difficulties(c.difficulties)
         return c
 
 
@@ -125,35 +151,43 @@ class GRPOConfig:
 # the step
 
 def train_step(trainer: "GRPOTrainer") -> dict:
-    """One full GRPO step at trainer.step, steps 1-5 of the module docstring. Its randomness is seeded by the step,
-    so a resumed run sees the same prompts and samples. Returns the metrics row (also written to the log)."""
+    """One full GRPO step at trainer.step, steps 1-5 of the module docstring. Its randomness is
+    seeded by the step, so a resumed run sees the same prompts and samples. Returns the metrics row
+    (also written to the log)."""
     cfg = trainer.cfg
     rng, gen = step_generators(trainer)
-    for g in trainer.optimizer.param_groups:  # this step's learning rate; every ref_reset_every steps a new reference
+    # this step's learning rate; every ref_reset_every steps a new reference
+    for g in trainer.optimizer.param_groups:
         g["lr"] = lr_at(trainer.step, cfg)
     if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
             and trainer.step > 0:
         trainer.ref_model.load_state_dict(trainer.model.state_dict())
     t0 = time.time()
-    # 1-2. sample P prompts x G completions and score them (under torchrun: this rank's share of the groups)
+    # 1-2. sample P prompts x G completions and score them (under torchrun: this rank's share of the
+    # groups)
     r = trainer.sample(rng, gen)
-    whole = gather_rollout(r)  # all ranks' groups (r itself in one process): metrics and loss normalisers
+    # all ranks' groups (r itself in one process): metrics and loss normalisers
+    whole = gather_rollout(r)
     t_gen = time.time() - t0
-    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg), **rollout_stats(whole, cfg.scale_rewards)}
+    row = {"step": trainer.step + 1, "lr": lr_at(trainer.step, cfg),
+           **rollout_stats(whole, cfg.scale_rewards)}
     # 3-5. advantages, the loss and its gradient, the AdamW step
     cpu_threads.check()
     stats = trainer.update(r, whole)
     if stats.get("skipped"):
         trainer.bad_steps += 1
         row["skipped"] = 1
-        print(f"step {trainer.step + 1}: non-finite gradient, update skipped ({trainer.bad_steps} in a row)")
+        print(f"step {trainer.step + 1}: non-finite gradient, update skipped ({trainer.bad_steps} "
+              "in a row)")
         if trainer.bad_steps >= cfg.max_bad_steps:
-            raise SystemExit(f"error: {trainer.bad_steps} consecutive non-finite steps; stopping. Lower --lr, "
+            raise SystemExit(f"error: {trainer.bad_steps} consecutive non-finite steps; stopping. "
+                             "Lower --lr, "
                              "or check the rewards.")
     else:
         trainer.bad_steps = 0
     total = time.time() - t0
-    row.update(stats, seconds_gen=t_gen, seconds=total, tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9),
+    row.update(stats, seconds_gen=t_gen, seconds=total,
+               tokens_per_s=float(whole.lengths.sum()) / max(t_gen, 1e-9),
                threads=cpu_threads.current())
     trainer.step += 1
     trainer.log.write(row)
@@ -161,8 +195,8 @@ def train_step(trainer: "GRPOTrainer") -> dict:
 
 
 def step_generators(trainer: "GRPOTrainer") -> tuple[random.Random, torch.Generator]:
-    """The randomness of step trainer.step, a function of (cfg.seed, step): the same problems on every rank (rng),
-    each rank its own samples (gen; rank 0 keeps one process's seed)."""
+    """The randomness of step trainer.step, a function of (cfg.seed, step): the same problems on
+    every rank (rng), each rank its own samples (gen; rank 0 keeps one process's seed)."""
     seed = trainer.cfg.seed * 1_000_003 + trainer.step
     return random.Random(seed), torch.Generator(trainer.device).manual_seed(rank_seed(seed))
 
@@ -181,20 +215,22 @@ class Rollout:
     parts: dict             # reward part -> (P, G) tensor
     texts: list
     truncated: torch.Tensor  # (B,) bool
-    lengths: torch.Tensor   # (B,) completion lengths as sampled (mask may drop truncated rows from the loss)
+    lengths: torch.Tensor   # (B,) completion lengths as sampled (mask may drop truncated rows from
+                            # the loss)
     n_bad_rewards: int = 0
     n_sampled_groups: int = 0
 
 
 class GRPOTrainer:
     """Hooks, so that other stages reuse the algorithm unchanged (train_r1.py, experiments/):
-      problem_source(rng) -> Problem     which prompts RL sees (default: the world's train split, cfg.families x
-                                         cfg.difficulties)
+      problem_source(rng) -> Problem     which prompts RL sees (default: the world's train split,
+                                         cfg.families x cfg.difficulties)
       prompt_fn(problem) -> str          the prompt text (default: the R1-Zero template, recipe §4)
-      reward_fn(text, problem, step) -> (total, parts)   default: the registered rule rewards, cfg.reward_weights
+      reward_fn(text, problem, step) -> (total, parts)   default: the registered rule rewards,
+                                                         cfg.reward_weights
     """
-    def __init__(self, model, cfg: GRPOConfig, out_dir: str, tok=None, log_name="grpo", resume: bool = False,
-                 problem_source=None, prompt_fn=None, reward_fn=None):
+    def __init__(self, model, cfg: GRPOConfig, out_dir: str, tok=None, log_name="grpo",
+                 resume: bool = False, problem_source=None, prompt_fn=None, reward_fn=None):
         self.cfg = cfg.resolved()
         self.model, self.out_dir = model, out_dir
         broadcast_params(model)  # every rank starts from rank 0's weights (no DDP here to do it)
@@ -215,15 +251,18 @@ class GRPOTrainer:
         self.log = MetricsLog(os.path.join(out_dir, f"{log_name}.jsonl"), resume=resume)
 
     def _copy_policy(self):
-        ref = build_model({"model": self.model.state_dict(), "model_config": self.model.cfg.to_dict()},
+        ref = build_model({"model": self.model.state_dict(),
+                           "model_config": self.model.cfg.to_dict()},
                           device=self.device)
         return ref.eval().requires_grad_(False)
 
     def default_problem(self, rng: random.Random):
-        return sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties), split="train")
+        return sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties),
+                              split="train")
 
     def sample(self, rng, gen) -> Rollout:
-        """One round, or with dynamic sampling (DAPO) several, keeping only groups whose rewards differ."""
+        """One round, or with dynamic sampling (DAPO) several, keeping only groups whose rewards
+        differ."""
         r = self.sample_round(rng, gen)
         if not self.cfg.dynamic_sampling:
             return r
@@ -237,15 +276,17 @@ class GRPOTrainer:
     @torch.no_grad()
     def sample_round(self, rng: random.Random, gen: torch.Generator) -> Rollout:
         cfg, tok = self.cfg, self.tok
-        # every rank draws the step's P problems (same rng) and keeps its share: whole groups on one rank
+        # every rank draws the step's P problems (same rng) and keeps its share: whole groups on one
+        # rank
         problems = shard([self.problem_source(rng) for _ in range(cfg.prompts_per_step)])
         prompts = [tok.encode(self.prompt_fn(p)) for p in problems]
-        params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+        params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p,
+                                max_new_tokens=cfg.max_new_tokens,
                                 stop_token_ids=(tok.answer_end_id,))
         # 1. sample: each prompt is prefilled once and decoded G times
         self.model.eval()
-        out = generate(self.model, prompts, cfg.num_generations, params, pad_id=tok.pad_id, eos_id=tok.eos_id,
-                       generator=gen)
+        out = generate(self.model, prompts, cfg.num_generations, params, pad_id=tok.pad_id,
+                       eos_id=tok.eos_id, generator=gen)
         self.model.train()
         # 2. score: the reward of every completion, r (P, G), and its parts for the logs
         texts = out.completions(tok)
@@ -257,9 +298,11 @@ class GRPOTrainer:
                 total, bad = 0.0, bad + 1
             totals.append(total)
             row_parts.append(p)
-        keys = dict.fromkeys(k for p in row_parts for k in p)  # "error/<name>" appears only on rows that raised
+        # "error/<name>" appears only on rows that raised
+        keys = dict.fromkeys(k for p in row_parts for k in p)
         parts = {k: [p.get(k, 0.0) for p in row_parts] for k in keys}
-        if cfg.overlong_buffer > 0:  # recipe §2: a length penalty near the cap only, so finishing pays
+        # recipe §2: a length penalty near the cap only, so finishing pays
+        if cfg.overlong_buffer > 0:
             start = cfg.max_new_tokens - cfg.overlong_buffer
             penalty = ((out.lengths.float().cpu() - start) / cfg.overlong_buffer).clamp(0, 1) * cfg.overlong_penalty
             totals = [t - float(x) for t, x in zip(totals, penalty)]
@@ -276,14 +319,18 @@ class GRPOTrainer:
                        out.lengths, bad, len(problems))
 
     def update(self, r: Rollout, whole: Rollout | None = None) -> dict:
-        """One policy update on rollout r. Under torchrun r is this rank's share and `whole` the gathered batch
-        of all ranks (gather_rollout), whose counts normalise the loss; default: r is the whole batch."""
+        """One policy update on rollout r. Under torchrun r is this rank's share and `whole` the
+        gathered batch of all ranks (gather_rollout), whose counts normalise the loss; default: r is
+        the whole batch."""
         cfg, whole = self.cfg, whole or r
         # 3. advantages, one per completion: every token of o_i gets A_i
-        adv = group_advantages(r.rewards, cfg.scale_rewards, batch_rewards=whole.rewards).flatten()  # (B,)
-        # 4. the loss: per-token weights that make the sum the chosen aggregation, then per micro-batch the
-        # clipped surrogate (+ k3 KL to the reference, + entropy bonus) through nanor1.loss
-        weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens, batch_rows=whole.mask.size(0),
+        # (B,)
+        adv = group_advantages(r.rewards, cfg.scale_rewards, batch_rewards=whole.rewards).flatten()
+        # 4. the loss: per-token weights that make the sum the chosen aggregation, then per
+        # micro-batch the clipped surrogate (+ k3 KL to the reference, + entropy bonus) through
+        # nanor1.loss
+        weights = token_weights(r.mask, cfg.loss_type, cfg.max_new_tokens,
+                                batch_rows=whole.mask.size(0),
                                 batch_tokens=int(whole.mask.sum()))                    # (B, T)
         batches = self.micro_batches(r)
         stats = {"loss": 0.0, "clip_frac": 0.0, "kl": 0.0, "entropy": 0.0, "grad_norm": 0.0}
@@ -293,8 +340,8 @@ class GRPOTrainer:
             with torch.no_grad():
                 for j, (idx, Tm) in enumerate(batches):
                     tokens, mask = r.tokens[idx, :Tm], r.mask[idx, :Tm]                # (b, Tm)
-                    logits = completion_logits(self.ref_model, r.prompt_ids[idx], r.prompt_pad[idx], tokens,
-                                               self.autocast, mask)                   # (N, V)
+                    logits = completion_logits(self.ref_model, r.prompt_ids[idx], r.prompt_pad[idx],
+                                               tokens, self.autocast, mask)           # (N, V)
                     ref_logp[j] = token_logprobs(logits, tokens[mask], cfg.temperature)
         ref_seconds = time.time() - t0
         n_tok = max(1, int(whole.mask.sum()))
@@ -303,13 +350,16 @@ class GRPOTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             for j, (idx, Tm) in enumerate(batches):
                 tokens, mask = r.tokens[idx, :Tm], r.mask[idx, :Tm]                    # (b, Tm)
-                # logits only where a token gets a gradient: padding and masked rows cost no lm_head, no loss
+                # logits only where a token gets a gradient: padding and masked rows cost no
+                # lm_head, no loss
                 logits = completion_logits(self.model, r.prompt_ids[idx], r.prompt_pad[idx], tokens,
                                            self.autocast, mask)                        # (N, V)
                 targets = tokens[mask]                                                 # (N,)
-                if it == 0:  # pi_old is the policy that sampled: the current weights before any update
+                # pi_old is the policy that sampled: the current weights before any update
+                if it == 0:
                     old_logp.append(token_logprobs(logits.detach(), targets, cfg.temperature))
-                token_adv = adv[idx, None].expand_as(mask)[mask]                       # (N,): A_i per token
+                # (N,): A_i per token
+                token_adv = adv[idx, None].expand_as(mask)[mask]
                 out = grpo_token_loss(logits, targets, token_adv, old_logp[j], ref_logp[j], None,
                                       eps_low=cfg.epsilon, eps_high=cfg.epsilon_high, beta=cfg.beta,
                                       temperature=cfg.temperature, entropy_coef=cfg.entropy_coef)
@@ -321,7 +371,8 @@ class GRPOTrainer:
                     stats["kl"] += float(out.kl.sum()) / n_tok
                     stats["entropy"] += float(out.entropy.sum()) / n_tok
             # 5. update: the whole batch's gradient, clipped, one AdamW step (never one on NaN/inf)
-            all_reduce_grads(self.model.parameters())  # every rank now holds the whole batch's gradient
+            # every rank now holds the whole batch's gradient
+            all_reduce_grads(self.model.parameters())
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             if not torch.isfinite(grad_norm):
                 self.optimizer.zero_grad(set_to_none=True)
@@ -329,19 +380,22 @@ class GRPOTrainer:
                 return stats  # never step on NaN/inf (the caller counts and may stop)
             self.optimizer.step()
             stats["grad_norm"] = float(grad_norm)
-        for k in ("loss", "clip_frac", "kl", "entropy"):  # whole-batch values: sums of the ranks' parts
+        # whole-batch values: sums of the ranks' parts
+        for k in ("loss", "clip_frac", "kl", "entropy"):
             stats[k] = all_reduce(stats[k])
         stats["seconds_ref"] = ref_seconds
         stats["seconds_update"] = time.time() - t0 - ref_seconds
         return stats
 
     def micro_batches(self, r: Rollout) -> list[tuple[torch.Tensor, int]]:
-        """(row indices, length) per micro-batch: rows sorted by completion length, each micro-batch cut to its
-        longest completion and holding at most micro_batch_rows rows and micro_batch_tokens completion positions
-        (rows x longest): short rows go together in few forwards, long rows in small groups, so one 400-token
-        row does not make every row of its micro-batch pay 400 positions."""
+        """(row indices, length) per micro-batch: rows sorted by completion length, each micro-batch
+        cut to its longest completion and holding at most micro_batch_rows rows and
+        micro_batch_tokens completion positions (rows x longest): short rows go together in few
+        forwards, long rows in small groups, so one 400-token row does not make every row of its
+        micro-batch pay 400 positions."""
         lengths = r.mask.sum(1)
-        order = [i for i in torch.argsort(lengths, stable=True).tolist() if lengths[i] > 0]  # empty rows: no loss
+        # empty rows: no loss
+        order = [i for i in torch.argsort(lengths, stable=True).tolist() if lengths[i] > 0]
         chunks, current = [], []
         for i in order:  # ascending lengths: row i is the longest of the micro-batch it joins
             rows = len(current) + 1
@@ -351,21 +405,24 @@ class GRPOTrainer:
             current.append(i)
         if current:
             chunks.append(current)
-        return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]  # sorted: last is longest
+        # sorted: last is longest
+        return [(torch.tensor(c, device=self.device), int(lengths[c[-1]])) for c in chunks]
 
 
 # -----------------------------------------------------------------------------
-# the pieces of the algorithm, each testable alone, in the order of steps 1-5; then the step's metrics
+# the pieces of the algorithm, each testable alone, in the order of steps 1-5; then the step's
+# metrics
 
 def has_spread(rewards: torch.Tensor) -> torch.Tensor:
-    """rewards (P, G) -> (P,) bool: the group's rewards are not all equal. Exact, unlike std > 0: the float std of
-    eight rewards of 0.7 is 6e-8, not 0."""
+    """rewards (P, G) -> (P,) bool: the group's rewards are not all equal. Exact, unlike std > 0:
+    the float std of eight rewards of 0.7 is 6e-8, not 0."""
     return rewards.amax(dim=1) > rewards.amin(dim=1)
 
 
 def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
-    """Dynamic sampling: keep groups with non-zero reward std from several rounds, at most P of them.
-    If fewer than P qualify, the step trains on those it has (logged as the number of kept groups)."""
+    """Dynamic sampling: keep groups with non-zero reward std from several rounds, at most P of
+    them. If fewer than P qualify, the step trains on those it has (logged as the number of kept
+    groups)."""
     sel = []  # (round, group)
     for i, r in enumerate(rounds):
         sel += [(i, g) for g in range(r.rewards.size(0)) if has_spread(r.rewards)[g]]
@@ -375,10 +432,11 @@ def filter_groups(rounds: list[Rollout], P: int, G: int) -> Rollout:
 
 def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1e-4,
                      batch_rewards: torch.Tensor | None = None) -> torch.Tensor:
-    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller. batch_rewards: the
-    whole batch's rewards (all ranks) for scale="batch" (default: rewards)."""
+    """rewards (P, G) -> advantages (P, G). Non-finite rewards must be cleaned by the caller.
+    batch_rewards: the whole batch's rewards (all ranks) for scale="batch" (default: rewards)."""
     centered = rewards - rewards.mean(dim=1, keepdim=True)
-    centered = torch.where(has_spread(rewards)[:, None], centered, 0.0)  # all-equal group: exactly 0, not rounding
+    # all-equal group: exactly 0, not rounding
+    centered = torch.where(has_spread(rewards)[:, None], centered, 0.0)
     if scale == "group":
         return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
     if scale == "batch":
@@ -388,9 +446,10 @@ def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1
 
 def token_weights(mask: torch.Tensor, loss_type: str, max_len: int, batch_rows: int | None = None,
                   batch_tokens: int | None = None) -> torch.Tensor:
-    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum() (recipe §2).
-    batch_rows / batch_tokens: outputs and mask tokens of the whole batch when mask is one rank's share of it
-    (default: this mask's), so that the ranks' weighted sums add up to the whole batch's loss."""
+    """mask (B, T) -> per-token weights (B, T) so that loss = (per_token_loss * weights).sum()
+    (recipe §2). batch_rows / batch_tokens: outputs and mask tokens of the whole batch when mask is
+    one rank's share of it (default: this mask's), so that the ranks' weighted sums add up to the
+    whole batch's loss."""
     mask = mask.float()
     B = mask.size(0) if batch_rows is None else batch_rows
     N = mask.sum().clamp(min=1) if batch_tokens is None else max(1, batch_tokens)
@@ -406,23 +465,27 @@ def token_weights(mask: torch.Tensor, loss_type: str, max_len: int, batch_rows: 
 def completion_logits(model, prompt_ids, prompt_pad, completion, autocast, mask=None):
     """Logits of the policy at the positions that predict the completion tokens.
 
-    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position predicts token 0.
-    With mask (B, T) bool: only the masked-in positions, (N, V) with N = mask.sum(), in row-major order.
-    Rows with the same prompt (the G samples of a group) share one forward over it, as in the sampler: each distinct
-    prompt fills a KV cache once (with gradients), the cache rows are replicated, and the completions run on top.
-    The same logits as running every row's prompt + completion, with G times less prompt compute (the prompt is
-    longer than most completions at this scale)."""
+    prompt_ids (B, L) left-padded, completion (B, T) -> (B, T, V). The prompt's last position
+    predicts token 0. With mask (B, T) bool: only the masked-in positions, (N, V) with N =
+    mask.sum(), in row-major order. Rows with the same prompt (the G samples of a group) share one
+    forward over it, as in the sampler: each distinct prompt fills a KV cache once (with gradients),
+    the cache rows are replicated, and the completions run on top. The same logits as running every
+    row's prompt + completion, with G times less prompt compute (the prompt is longer than most
+    completions at this scale)."""
     prompts, prompt_of_row = torch.unique(prompt_ids, dim=0, return_inverse=True)     # (U, L), (B,)
     pad = prompt_pad.new_zeros(prompts.size(0)).scatter_(0, prompt_of_row, prompt_pad)  # (U,)
     B, T = completion.shape
-    cache = KVCache.empty(model.cfg, prompts.size(0), prompts.size(1) + T - 1, pad, prompt_ids.device,
-                          amp_dtype(prompt_ids.device) or torch.float32)
+    cache = KVCache.empty(model.cfg, prompts.size(0), prompts.size(1) + T - 1, pad,
+                          prompt_ids.device, amp_dtype(prompt_ids.device) or torch.float32)
     with autocast:
-        last = model(prompts, cache=cache, return_hidden=True)[:, -1]                  # (U, C): predicts token 0
+        # (U, C): predicts token 0
+        last = model(prompts, cache=cache, return_hidden=True)[:, -1]
         hidden = last.index_select(0, prompt_of_row)[:, None]                           # (B, 1, C)
         if T > 1:
-            cache = cache.select(prompt_of_row)                                         # (B rows), differentiable
-            rest = model(completion[:, :-1], cache=cache, return_hidden=True)           # (B, T-1, C)
+            # (B rows), differentiable
+            cache = cache.select(prompt_of_row)
+            # (B, T-1, C)
+            rest = model(completion[:, :-1], cache=cache, return_hidden=True)
             hidden = torch.cat([hidden, rest], dim=1)                                   # (B, T, C)
         if mask is not None:
             hidden = hidden[mask]                                                       # (N, C)
@@ -430,24 +493,29 @@ def completion_logits(model, prompt_ids, prompt_pad, completion, autocast, mask=
 
 
 def rollout_stats(r: Rollout, scale: str = "group") -> dict:
-    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T). With an accuracy reward among
-    several: side_only_frac, the share of groups whose rewards differ only in the other rewards (format, language:
-    every answer right, or every one wrong), and side_adv_share, their share of the advantages' total size under
-    `scale` (recipe §5: group scaling blows their small differences up to full-size advantages)."""
+    """Per-step metrics of the sampled batch (the policy's behaviour at temperature T). With an
+    accuracy reward among several: side_only_frac, the share of groups whose rewards differ only in
+    the other rewards (format, language: every answer right, or every one wrong), and
+    side_adv_share, their share of the advantages' total size under `scale` (recipe §5: group
+    scaling blows their small differences up to full-size advantages)."""
     G, lengths = r.rewards.size(1), r.lengths
-    out = {"reward": float(r.rewards.mean()), "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
+    out = {"reward": float(r.rewards.mean()),
+           "reward_std": float(r.rewards.std()) if r.rewards.numel() > 1 else 0.0,
            "zero_std_frac": float((~has_spread(r.rewards)).float().mean()),
            "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
            "trunc_rate": float(r.truncated.float().mean()),
            "aha_rate": sum(has_aha(t) for t in r.texts) / len(r.texts),
            "lang_mix_rate": sum(is_lang_mixed(t, r.problems[i // G]) for i, t in enumerate(r.texts)) / len(r.texts),
-           "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0), "groups_sampled": r.n_sampled_groups}
+           "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0),
+           "groups_sampled": r.n_sampled_groups}
     for k, v in r.parts.items():
         out[f"r_{k}"] = float(v.mean())
     if "accuracy" in r.parts and len(r.parts) > 1:
         rewards = r.rewards.cpu()
-        side_only = has_spread(rewards) & ~has_spread(r.parts["accuracy"])                     # (P,)
-        size = group_advantages(rewards, scale).abs().sum(dim=1)                               # (P,)
+        # (P,)
+        side_only = has_spread(rewards) & ~has_spread(r.parts["accuracy"])
+        # (P,)
+        size = group_advantages(rewards, scale).abs().sum(dim=1)
         out["side_only_frac"] = float(side_only.float().mean())
         out["side_adv_share"] = float(size[side_only].sum() / size.sum()) if size.sum() > 0 else 0.0
     return out
@@ -457,17 +525,20 @@ def rollout_stats(r: Rollout, scale: str = "group") -> dict:
 # several processes: one Rollout of the whole step from every rank's share
 
 def gather_rollout(r: Rollout) -> Rollout:
-    """The whole step's rollout, all ranks' groups in rank order (on CPU); r itself in one process."""
+    """The whole step's rollout, all ranks' groups in rank order (on CPU); r itself in one
+    process."""
     if world() == 1:
         return r
     cpu = Rollout(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in vars(r).items()})
     parts = all_gather_object(cpu)
-    return concat_groups(parts, [(i, g) for i, x in enumerate(parts) for g in range(x.rewards.size(0))],
+    return concat_groups(parts,
+                         [(i, g) for i, x in enumerate(parts) for g in range(x.rewards.size(0))],
                          r.rewards.size(1))
 
 
 def concat_groups(rounds: list[Rollout], sel: list[tuple[int, int]], G: int) -> Rollout:
-    """One Rollout of the groups sel = [(round, group), ...], re-padded to common prompt/completion widths."""
+    """One Rollout of the groups sel = [(round, group), ...], re-padded to common prompt/completion
+    widths."""
     rows = lambda i, g: list(range(g * G, (g + 1) * G))  # noqa: E731
     cat = lambda f: torch.cat([f(rounds[i])[rows(i, g)] for i, g in sel])  # noqa: E731
     T = max(r.tokens.size(1) for r in rounds)

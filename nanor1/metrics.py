@@ -1,10 +1,12 @@
-"""Metrics: JSONL logs and matplotlib PNG plots written next to checkpoints, and the fixed-width line of an RL step.
+"""Metrics: JSONL logs and matplotlib PNG plots written next to checkpoints, and the fixed-width
+line of an RL step.
 
-Every training script appends one JSON object per logged step to a .jsonl file, and redraws its plots from that
-file, so a plot can always be remade from the log (and a resumed run continues the same log).
-Under torchrun only rank 0 writes logs and plots (its rows hold metrics already reduced over the ranks).
-The RL scripts print step_header(terms) once, then format_step(row, terms) for each row that nanor1.grpo.train_step
-returns (terms: the run's reward names, which add a column each beyond accuracy and format).
+Every training script appends one JSON object per logged step to a .jsonl file, and redraws its
+plots from that file, so a plot can always be remade from the log (and a resumed run continues the
+same log). Under torchrun only rank 0 writes logs and plots (its rows hold metrics already reduced
+over the ranks). The RL scripts print step_header(terms) once, then format_step(row, terms) for each
+row that nanor1.grpo.train_step returns (terms: the run's reward names, which add a column each
+beyond accuracy and format).
 """
 import json
 import os
@@ -18,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write text through a temp file and a rename, so a kill mid-write leaves the old file intact."""
+    """Write text through a temp file and a rename, so a kill mid-write leaves the old file
+    intact."""
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
@@ -102,19 +105,24 @@ def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step
 
 # ----------------------------------------------------------------------------- the RL step line
 
-COLUMN_TERMS = ("accuracy", "format")  # reward terms with a fixed column (acc, fmt); others get their own
+# reward terms with a fixed column (acc, fmt); others get their own
+COLUMN_TERMS = ("accuracy", "format")
 
 
 def extra_terms(terms) -> list[str]:
-    """The reward terms (names in --reward_weights) beyond accuracy and format: each gets a column in the step
-    line, a panel in train.png and a row in report.html, of its unweighted part r_<name>."""
+    """The reward terms (names in --reward_weights) beyond accuracy and format: each gets a column
+    in the step line, a panel in train.png and a row in report.html, of its unweighted part
+    r_<name>."""
     return [t for t in terms if t not in COLUMN_TERMS]
 
 
 def step_header(terms=()) -> str:
-    """The header of format_step's line; terms: the run's reward terms (e.g. GRPOTrainer.weights)."""
-    return (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} {'ent':>5} "
-            f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} {'upd_s':>5} "
+    """The header of format_step's line; terms: the run's reward terms (e.g.
+    GRPOTrainer.weights)."""
+    return (f"{'step':>5} {'reward':>6} {'acc':>5} {'fmt':>5} {'0std':>5} {'clip':>5} {'kl':>6} "
+            f"{'ent':>5} "
+            f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} "
+            f"{'upd_s':>5} "
             f"{'tok/s':>6}" + "".join(f" {_term_label(t):>{_term_width(t)}}" for t in extra_terms(terms)))
 
 
@@ -122,19 +130,24 @@ STEP_HEADER = step_header()  # a run rewarded by accuracy and format only
 
 
 def format_step(row: dict, terms=()) -> str:
-    """One fixed-width line per step (rates in %), under step_header(terms): then each extra term's batch mean."""
+    """One fixed-width line per step (rates in %), under step_header(terms): then each extra term's
+    batch mean."""
     pct = lambda k: 100 * row.get(k, 0.0)  # noqa: E731
-    return (f"{row['step']:5d} {row['reward']:6.3f} {pct('r_accuracy'):5.1f} {pct('r_format'):5.1f} "
-            f"{pct('zero_std_frac'):5.1f} {pct('clip_frac'):5.1f} {row.get('kl', 0):6.4f} {row.get('entropy', 0):5.2f} "
-            f"{row.get('grad_norm', 0):5.2f} {row['len_mean']:5.0f} {row['len_max']:4d} {pct('trunc_rate'):5.1f} "
+    return (f"{row['step']:5d} {row['reward']:6.3f} {pct('r_accuracy'):5.1f} "
+            f"{pct('r_format'):5.1f} "
+            f"{pct('zero_std_frac'):5.1f} {pct('clip_frac'):5.1f} {row.get('kl', 0):6.4f} "
+            f"{row.get('entropy', 0):5.2f} "
+            f"{row.get('grad_norm', 0):5.2f} {row['len_mean']:5.0f} {row['len_max']:4d} "
+            f"{pct('trunc_rate'):5.1f} "
             f"{pct('aha_rate'):5.1f} {pct('lang_mix_rate'):5.1f} {row['seconds_gen']:5.1f} "
             f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}"
             + "".join(f" {_term_value(row.get(f'r_{t}'), _term_width(t))}" for t in extra_terms(terms)))
 
 
 def reward_terms_summary(rows: list[dict], terms) -> dict:
-    """{term: {"first", "last", "mean"}}: each reward term's unweighted batch mean r_<term> at the first and the last
-    logged step and over all of them (None when no row has it), for summary.json and report.html."""
+    """{term: {"first", "last", "mean"}}: each reward term's unweighted batch mean r_<term> at the
+    first and the last logged step and over all of them (None when no row has it), for summary.json
+    and report.html."""
     out = {}
     for term in terms:
         values = [r[f"r_{term}"] for r in rows if r.get(f"r_{term}") is not None]
@@ -152,7 +165,8 @@ def _term_width(term: str) -> int:
 
 
 def _term_value(value, width: int) -> str:
-    """The value in `width` characters, with as many decimals (3 at most) as fit; "-" when the step has none."""
+    """The value in `width` characters, with as many decimals (3 at most) as fit; "-" when the step
+    has none."""
     if value is None:
         return f"{'-':>{width}}"
     for decimals in (3, 2, 1, 0):

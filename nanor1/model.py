@@ -1,19 +1,24 @@
-"""A compact decoder-only transformer: RoPE, RMSNorm (pre-norm), grouped-query attention, SwiGLU, tied embeddings.
+"""A compact decoder-only transformer: RoPE, RMSNorm (pre-norm), grouped-query attention, SwiGLU,
+tied embeddings.
 
-Used as the policy, the reference model and the base model. Presets (ModelConfig.preset), named by depth and width
-("l4d128": 4 layers of width 128); parameters with the tokenizer's 696-token vocabulary and tied embeddings:
+Used as the policy, the reference model and the base model. Presets (ModelConfig.preset), named by
+depth and width ("l4d128": 4 layers of width 128); parameters with the tokenizer's 696-token
+vocabulary and tied embeddings:
     tiny      2 x 32,   0.04M: the tests
-    l3d96     3 x 96,   0.37M: the default base on a CPU (pretraining preset cpu): pretrains in minutes on 2 cores
-    l4d128    4 x 128,  0.88M: the longer CPU bases (pretraining presets cpu, i.e. the shipped base, cpu_r1, cpu_v1)
+    l3d96     3 x 96,   0.37M: the default base on a CPU (pretraining preset cpu): pretrains in
+              minutes on 2 cores
+    l4d128    4 x 128,  0.88M: the longer CPU bases (pretraining presets cpu, i.e. the shipped base,
+              cpu_r1, cpu_v1)
     l12d768   12 x 768, 76M: for GPUs (pretraining preset gpu, bf16 autocast)
 A checkpoint stores the dimensions (ModelConfig.to_dict()), not the preset's name.
 
-Padding convention (shared with the sampler and the GRPO trainer): a batch of sequences of different lengths is
-LEFT-padded. `pad` (B,) holds the number of padding columns of each row; a row's RoPE position is its column
-minus its pad, and padded keys are masked out. Right padding after a completion needs no mask (causality).
+Padding convention (shared with the sampler and the GRPO trainer): a batch of sequences of different
+lengths is LEFT-padded. `pad` (B,) holds the number of padding columns of each row; a row's RoPE
+position is its column minus its pad, and padded keys are masked out. Right padding after a
+completion needs no mask (causality).
 
-The KV cache is an explicit object (KVCache), not hidden state in the modules: the sampler owns it, can replicate
-its rows (prefill a prompt once, decode G samples from it) and drop finished rows.
+The KV cache is an explicit object (KVCache), not hidden state in the modules: the sampler owns it,
+can replicate its rows (prefill a prompt once, decode G samples from it) and drop finished rows.
 """
 import math
 from dataclasses import dataclass, fields
@@ -25,12 +30,15 @@ import torch.nn.functional as F
 
 @dataclass
 class ModelConfig:
-    vocab_size: int = 696        # tokenizer ranks + special tokens (callers pass get_tokenizer().vocab_size)
+    vocab_size: int = 696        # tokenizer ranks + special tokens (callers pass
+                                 # get_tokenizer().vocab_size)
     n_layer: int = 4
     n_head: int = 4
-    n_kv_head: int = 2           # grouped-query attention: n_head // n_kv_head query heads share one K/V head
+    n_kv_head: int = 2           # grouped-query attention: n_head // n_kv_head query heads share
+                                 # one K/V head
     n_embd: int = 128
-    mlp_hidden: int = 384        # SwiGLU hidden width (~ 8/3 * n_embd keeps the MLP at ~ 8 n_embd^2 params)
+    mlp_hidden: int = 384        # SwiGLU hidden width (~ 8/3 * n_embd keeps the MLP at ~ 8 n_embd^2
+                                 # params)
     max_seq_len: int = 512
     rope_theta: float = 10000.0
     tie_embeddings: bool = True  # small models spend a large share of parameters on the embedding
@@ -38,10 +46,14 @@ class ModelConfig:
     @staticmethod
     def preset(name: str, **overrides) -> "ModelConfig":
         presets = {
-            "tiny": dict(n_layer=2, n_head=2, n_kv_head=1, n_embd=32, mlp_hidden=64, max_seq_len=256),
-            "l3d96": dict(n_layer=3, n_head=2, n_kv_head=1, n_embd=96, mlp_hidden=256, max_seq_len=512),
-            "l4d128": dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, mlp_hidden=384, max_seq_len=512),
-            "l12d768": dict(n_layer=12, n_head=12, n_kv_head=4, n_embd=768, mlp_hidden=2048, max_seq_len=2048),
+            "tiny": dict(n_layer=2, n_head=2, n_kv_head=1, n_embd=32, mlp_hidden=64,
+                         max_seq_len=256),
+            "l3d96": dict(n_layer=3, n_head=2, n_kv_head=1, n_embd=96, mlp_hidden=256,
+                          max_seq_len=512),
+            "l4d128": dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, mlp_hidden=384,
+                           max_seq_len=512),
+            "l12d768": dict(n_layer=12, n_head=12, n_kv_head=4, n_embd=768, mlp_hidden=2048,
+                            max_seq_len=2048),
         }
         if name not in presets:
             raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(presets)}")
@@ -53,7 +65,8 @@ class ModelConfig:
 
 @dataclass
 class KVCache:
-    """Per-layer keys/values for B rows, written at a shared column `pos`; `pad` (B,) left-padding per row."""
+    """Per-layer keys/values for B rows, written at a shared column `pos`; `pad` (B,) left-padding
+    per row."""
     k: list          # n_layer x (B, n_kv_head, max_len, head_dim)
     v: list
     pad: torch.Tensor  # (B,) long
@@ -68,8 +81,10 @@ class KVCache:
                        pad.to(device), 0)
 
     def select(self, rows: torch.Tensor) -> "KVCache":
-        """Rows `rows` (index tensor, may repeat) as a new cache: replication for G samples, or compaction."""
-        return KVCache([k.index_select(0, rows) for k in self.k], [v.index_select(0, rows) for v in self.v],
+        """Rows `rows` (index tensor, may repeat) as a new cache: replication for G samples, or
+        compaction."""
+        return KVCache([k.index_select(0, rows) for k in self.k],
+                       [v.index_select(0, rows) for v in self.v],
                        self.pad.index_select(0, rows), self.pos)
 
 
@@ -108,7 +123,8 @@ class Attention(nn.Module):
     def forward(self, x, cos, sin, mask, cache: KVCache | None, layer: int):
         B, T, C = x.shape
         q = self.q(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)        # (B, H, T, hd)
-        k, v = self.kv(x).view(B, T, 2, self.n_kv_head, self.head_dim).permute(2, 0, 3, 1, 4)  # (B, Hkv, T, hd)
+        # (B, Hkv, T, hd)
+        k, v = self.kv(x).view(B, T, 2, self.n_kv_head, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             cache.k[layer][:, :, cache.pos:cache.pos + T] = k
@@ -173,14 +189,16 @@ class GPT(nn.Module):
     def forward(self, idx, pad=None, cache: KVCache | None = None, return_hidden=False):
         """idx (B, T) -> logits (B, T, V) (or final hidden states (B, T, C) if return_hidden).
 
-        pad (B,) left-padding per row (None: no padding). With a cache, idx is written at columns cache.pos...
+        pad (B,) left-padding per row (None: no padding). With a cache, idx is written at columns
+        cache.pos...
         """
         B, T = idx.shape
         start = cache.pos if cache is not None else 0
         if cache is not None:
             pad = cache.pad
         if start + T > self.cfg.max_seq_len:
-            raise ValueError(f"sequence of {start + T} tokens exceeds max_seq_len={self.cfg.max_seq_len}")
+            raise ValueError(f"sequence of {start + T} tokens exceeds "
+                             f"max_seq_len={self.cfg.max_seq_len}")
         cols = torch.arange(start, start + T, device=idx.device)                  # (T,)
         if pad is None:  # plain causal, no padding: the fast path for pretraining
             cos, sin = self.rope_cos[cols][None, None], self.rope_sin[cols][None, None]
@@ -201,8 +219,8 @@ class GPT(nn.Module):
 def causal_mask(pad, start, T):
     """(B, 1, T, start+T) bool: the query at column q sees the key at column k iff pad <= k <= q.
 
-    A padding column also sees itself: a query with no visible key would give NaN, and NaN values at padded
-    columns would leak through the next layer's (masked, zero-weight) keys as 0 * NaN.
+    A padding column also sees itself: a query with no visible key would give NaN, and NaN values at
+    padded columns would leak through the next layer's (masked, zero-weight) keys as 0 * NaN.
     """
     q_cols = torch.arange(start, start + T, device=pad.device)
     k_cols = torch.arange(start + T, device=pad.device)

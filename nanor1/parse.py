@@ -1,13 +1,14 @@
-"""Safe parsers for model answers: numbers and arithmetic expressions, exact, bounded, never evaluated as code.
+"""Safe parsers for model answers: numbers and arithmetic expressions, exact, bounded, never
+evaluated as code.
 
     from nanor1.parse import parse_number, parse_expression
     parse_number("1,234")        # Fraction(1234)
     parse_expression("(6+2)*4")  # Fraction(32); "9**9**9" -> None (bounded, never computed)
 
-The task verifiers (nanor1/tasks) and the rule rewards (nanor1/rewards.py) read answers through these functions,
-so this module imports nothing from nanor1. Every function is total: on any input it returns a value or None, never
-raises and never hangs (recipe §3 records regex+eval verifiers hanging on `9**9**9`). tests/test_reward_fuzz.py
-checks this on 10k adversarial strings.
+The task verifiers (nanor1/tasks) and the rule rewards (nanor1/rewards.py) read answers through
+these functions, so this module imports nothing from nanor1. Every function is total: on any input
+it returns a value or None, never raises and never hangs (recipe §3 records regex+eval verifiers
+hanging on `9**9**9`). tests/test_reward_fuzz.py checks this on 10k adversarial strings.
 """
 import re
 from fractions import Fraction
@@ -52,13 +53,14 @@ class _Reject(Exception):
 
 
 class _Parser:
-    """Recursive descent over  expr := term (('+'|'-') term)* ;  term := factor (('*'|'/') factor)* ;
-    factor := INT | '(' expr ')' | '-' factor (only if allow_unary).  Exact arithmetic with Fraction,
+    """Recursive descent over expr := term (('+'|'-') term)* ; term := factor (('*'|'/') factor)* ;
+    factor := INT | '(' expr ')' | '-' factor (only if allow_unary). Exact arithmetic with Fraction,
     every intermediate bounded by MAX_MAGNITUDE, nesting bounded by MAX_DEPTH. Records the integer
     literals used, so countdown can check which numbers an answer spends."""
 
     def __init__(self, text: str, allow_unary: bool):
-        self.toks = re.findall(r"[0-9]+|\S", text, re.ASCII)  # anything unexpected becomes its own token
+        # anything unexpected becomes its own token
+        self.toks = re.findall(r"[0-9]+|\S", text, re.ASCII)
         self.i, self.depth, self.allow_unary, self.numbers = 0, 0, allow_unary, []
 
     def peek(self):
@@ -96,7 +98,8 @@ class _Parser:
         tok = self.take()
         if tok is None:
             raise _Reject
-        if tok[0] in "0123456789":  # ASCII only ('٣'.isdigit() is True, but it is a lone token here)
+        # ASCII only ('٣'.isdigit() is True, but it is a lone token here)
+        if tok[0] in "0123456789":
             if len(tok) > MAX_DIGITS:
                 raise _Reject
             self.numbers.append(int(tok))

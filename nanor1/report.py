@@ -1,18 +1,23 @@
 """The run report: one self-contained report.html to read a run in a browser, opened from disk.
 
-    write_report("out/zero", summary)                        # train_zero.py, beside summary.json and the PNGs
-    write_report("out/r1", summary, images=("report.png",), columns=COLUMNS, samples={model: [...]})  # train_r1.py
-    python -m nanor1.report out/zero     # (re)build it from a run's summary.json (train_r1's has no responses in it)
+    write_report("out/zero", summary)              # train_zero.py, beside summary.json and the PNGs
+    write_report("out/r1", summary, images=("report.png",), columns=COLUMNS,
+                 samples={model: [...]})           # train_r1.py
+    python -m nanor1.report out/zero     # (re)build it from a run's summary.json (train_r1's has no
+                                           responses in it)
 
-What it shows: the run's PNG plots (embedded as data: URIs), the reward (each term's weight and its batch mean at the
-first and last step and over the run; the modules --rewards loaded, with their sha256), the before/after table, and
-the responses the evaluator kept at each held-out evaluation: the first sample of the same few held-out questions
-every time (the evaluator's choice is fixed by its seed), each marked right or wrong by the verifier, with the
-self-correction sentences highlighted (nanor1.rewards.aha_spans). Scrolling down the evaluations of an R1-Zero run
-shows what RL did to the same question: longer thinking, "Wait, ...", and the answers that turn right (recipe §6-7).
+What it shows: the run's PNG plots (embedded as data: URIs), the reward (each term's weight and its
+batch mean at the first and last step and over the run; the modules --rewards loaded, with their
+sha256), the before/after table, and the responses the evaluator kept at each held-out evaluation:
+the first sample of the same few held-out questions every time (the evaluator's choice is fixed by
+its seed), each marked right or wrong by the verifier, with the self-correction sentences
+highlighted (nanor1.rewards.aha_spans). Scrolling down the evaluations of an R1-Zero run shows what
+RL did to the same question: longer thinking, "Wait, ...", and the answers that turn right
+(recipe §6-7).
 
-One file, no server, no network: no script, no font or style sheet from elsewhere, every image inline. All text
-that a model wrote (and every other string from the summary) is escaped: model output is untrusted.
+One file, no server, no network: no script, no font or style sheet from elsewhere, every image
+inline. All text that a model wrote (and every other string from the summary) is escaped: model
+output is untrusted.
 """
 import base64
 import html
@@ -26,7 +31,8 @@ from nanor1.rewards import TAGS, aha_spans, format_ok
 
 # (summary key, column label, shown as a percentage)
 ZERO_COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@k", True), ("pass@k", "pass@k", True),
-                ("format_rate", "format", True), ("mean_len", "len (tokens)", False), ("aha_rate", "aha", True),
+                ("format_rate", "format", True), ("mean_len", "len (tokens)", False),
+                ("aha_rate", "aha", True),
                 ("acc_aha", "acc | aha", True), ("acc_no_aha", "acc | no aha", True),
                 ("lang_mix_rate", "lang mix", True), ("truncation_rate", "truncated", True)]
 GROUPS = ("by_family", "by_difficulty", "by_lang")
@@ -72,10 +78,12 @@ def table_html(rows: dict, columns) -> str:
 
 
 def picture_html(checks: list[dict]) -> str:
-    """train_r1's checks of the paper's stage-by-stage picture (nanor1/r1_report.py): one row each."""
+    """train_r1's checks of the paper's stage-by-stage picture (nanor1/r1_report.py): one row
+    each."""
     rows = "".join(f"<tr><td>{html.escape(c['row'])}</td><td>{html.escape(c['claim'])}</td>"
                    f"<td>{html.escape(c['verdict'])}</td><td>{html.escape(c['numbers'])}</td></tr>" for c in checks)
-    return ("<p>Each difference is paired over the same held-out problems, +- its 95% interval.</p><table>"
+    return ("<p>Each difference is paired over the same held-out problems, +- its 95% "
+            "interval.</p><table>"
             "<tr><th>stage</th><th>check</th><th>verdict</th><th>measured</th></tr>" + rows + "</table>")
 
 
@@ -94,22 +102,26 @@ def response_text_html(text: str) -> str:
 
 
 def rewards_html(rewards: dict) -> str:
-    """summary["rewards"] (train_zero.py): the reward as a sum, one row per term (its weight and unweighted batch mean
-    r_<term>), and the modules --rewards loaded, each with the sha256 of its source."""
+    """summary["rewards"] (train_zero.py): the reward as a sum, one row per term (its weight and
+    unweighted batch mean r_<term>), and the modules --rewards loaded, each with the sha256 of its
+    source."""
     weights, terms = rewards.get("weights", {}), rewards.get("terms", {})
     num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     total = " + ".join(f"{w:g} x {name}" for name, w in weights.items())
     head = "<tr><th>term</th><th>weight</th><th>first step</th><th>last step</th><th>mean over the run</th></tr>"
-    cells = lambda name: "".join(f'<td class="num">{num(terms.get(name, {}).get(k))}</td>'  # noqa: E731
+    # noqa: E731
+    cells = lambda name: "".join(f'<td class="num">{num(terms.get(name, {}).get(k))}</td>'
                                  for k in ("first", "last", "mean"))
     body = "".join(f'<tr><th>{html.escape(name)}</th><td class="num">{w:g}</td>{cells(name)}</tr>'
                    for name, w in weights.items())
-    out = (f"<p>reward = {html.escape(total)}; each term's batch mean, unweighted (r_&lt;term&gt; in train.jsonl):"
+    out = (f"<p>reward = {html.escape(total)}; each term's batch mean, unweighted (r_&lt;term&gt; "
+           "in train.jsonl):"
            f"</p><table>{head}{body}</table>")
     modules = rewards.get("modules") or []
     if modules:
         out += "<p>loaded by --rewards:</p><ul>" + "".join(
-            f"<li><code>{html.escape(str(m.get('entry')))}</code> ({html.escape(str(m.get('file')))}), sha256 "
+            f"<li><code>{html.escape(str(m.get('entry')))}</code> "
+            f"({html.escape(str(m.get('file')))}), sha256 "
             f"<code>{html.escape(str(m.get('sha256')))}</code></li>" for m in modules) + "</ul>"
     return out
 
@@ -132,8 +144,9 @@ def sample_html(s: dict, label: str, anchor: str) -> str:
 
 
 def samples_html(sections: list[tuple[str, str, list]]) -> str:
-    """sections: (heading, note, samples). An overview grid (one row per section, one column per question, linking
-    to the response), then every section's responses. Questions are numbered in order of first appearance."""
+    """sections: (heading, note, samples). An overview grid (one row per section, one column per
+    question, linking to the response), then every section's responses. Questions are numbered in
+    order of first appearance."""
     questions = []
     for _, _, samples in sections:
         for s in samples:
@@ -151,7 +164,9 @@ def samples_html(sections: list[tuple[str, str, list]]) -> str:
             block.append(sample_html(s, f"Q{j + 1}", anchor))
             sign = "&#10003;" if s.get("correct") else "&#10007;"
             aha = " aha" if aha_spans(s.get("response", "")) else ""
-            cells.setdefault(j, f'<a href="#{anchor}" class="{"ok" if s.get("correct") else "bad"}">{sign}{aha}</a>')
+            cells.setdefault(j,
+                             f'<a href="#{anchor}" '
+                             f'class="{"ok" if s.get("correct") else "bad"}">{sign}{aha}</a>')
         grid.append(f'<tr><th><a href="#e{i}">{html.escape(heading)}</a></th>'
                     + "".join(f"<td>{cells.get(j, '')}</td>" for j in range(len(questions))) + "</tr>")
         blocks.append("".join(block))
@@ -160,7 +175,8 @@ def samples_html(sections: list[tuple[str, str, list]]) -> str:
 
 
 def zero_sections(summary: dict) -> tuple[str, list]:
-    """train_zero's summary: the base/best/final table, and one section per held-out evaluation of the curve."""
+    """train_zero's summary: the base/best/final table, and one section per held-out evaluation of
+    the curve."""
     base, final, best = summary.get("base") or {}, summary.get("final") or {}, summary.get("best")
     rows = {f"base (step {base.get('step', 0)})": base}
     if best and best.get("step") != final.get("step"):
@@ -183,10 +199,11 @@ def write_report(out_dir: str, summary: dict, title: str = "nanor1 run", images=
                  samples: dict | None = None) -> str:
     """Write out_dir/report.html and return its path.
 
-    summary with "curve" (train_zero.py): the base/best/final table, responses per held-out evaluation.
-    summary with "models" (train_r1.py): one row per model with `columns`, responses per model from `samples`
-    (model name -> the evaluator's samples). images: PNG files in out_dir, embedded in this order (missing ones are
-    skipped; None: curve.png and train.png, or report.png for train_r1)."""
+    summary with "curve" (train_zero.py): the base/best/final table, responses per held-out
+    evaluation. summary with "models" (train_r1.py): one row per model with `columns`, responses per
+    model from `samples` (model name -> the evaluator's samples). images: PNG files in out_dir,
+    embedded in this order (missing ones are skipped; None: curve.png and train.png, or report.png
+    for train_r1)."""
     if images is None:
         images = ("curve.png", "train.png") if "curve" in summary else ("report.png",)
     if "curve" in summary:
@@ -203,7 +220,8 @@ def write_report(out_dir: str, summary: dict, title: str = "nanor1 run", images=
         facts.append(f"{summary['seconds'] / 60:.1f} min")
     if summary.get("base_checkpoint"):
         facts.append(f"base {summary['base_checkpoint']}")
-    parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
+    parts = ["<!doctype html><html lang=\"en\"><head><meta "
+             f"charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
              f'<p class="facts">{html.escape(" · ".join(facts))}</p>']
     figures = [image_html(os.path.join(out_dir, name), name) for name in images
@@ -217,7 +235,8 @@ def write_report(out_dir: str, summary: dict, title: str = "nanor1 run", images=
         parts += ["<h2>The stage-by-stage picture</h2>", picture_html(summary["picture"])]
     if sections:
         parts += ["<h2>Responses</h2>", f"<p>{html.escape(intro)} Self-corrections are "
-                  '<mark class="aha">highlighted</mark>; &#10003; right, &#10007; wrong by the verifier.</p>',
+                  '<mark class="aha">highlighted</mark>; &#10003; right, &#10007; wrong by the '
+                  'verifier.</p>',
                   samples_html(sections)]
     parts.append("</body></html>\n")
     path = os.path.join(out_dir, "report.html")
@@ -227,13 +246,15 @@ def write_report(out_dir: str, summary: dict, title: str = "nanor1 run", images=
 
 def main(argv):
     if len(argv) != 1 or argv[0].startswith("-"):
-        raise SystemExit("usage: python -m nanor1.report RUN_DIR   (a directory holding summary.json)")
+        raise SystemExit("usage: python -m nanor1.report RUN_DIR   (a directory holding "
+                         "summary.json)")
     path = os.path.join(argv[0], "summary.json")
     if not os.path.exists(path):
         raise SystemExit(f"error: {path} not found")
     with open(path) as f:
         summary = json.load(f)
-    print(f"wrote {write_report(argv[0], summary, title=f'nanor1: {os.path.basename(os.path.abspath(argv[0]))}')}")
+    print("wrote "
+          f"{write_report(argv[0], summary, title=f'nanor1: {os.path.basename(os.path.abspath(argv[0]))}')}")
 
 
 if __name__ == "__main__":

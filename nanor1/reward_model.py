@@ -1,20 +1,22 @@
-"""A learned preference reward: a small transformer with a scalar head, trained on (chosen, rejected) pairs with
-the Bradley-Terry loss. R1 stage 4 scores general (non-reasoning) prompts with such a model, reasoning prompts with
-rules (recipe §3, §5). The score is the head applied to the mean final hidden state of the response.
+"""A learned preference reward: a small transformer with a scalar head, trained on (chosen,
+rejected) pairs with the Bradley-Terry loss. R1 stage 4 scores general (non-reasoning) prompts with
+such a model, reasoning prompts with rules (recipe §3, §5). The score is the head applied to the
+mean final hidden state of the response.
 
     from nanor1.reward_model import RewardModel, preference_pairs, train_reward_model
-    rm = RewardModel.from_policy(model)                 # backbone initialised from a policy checkpoint
+    rm = RewardModel.from_policy(model)              # backbone initialised from a policy checkpoint
     train_reward_model(rm, preference_pairs(random.Random(0), 2000), RMConfig())
     rm.score(tok, prompts, responses)                   # (B,) float scores
 
 Bradley-Terry: P(chosen > rejected) = sigmoid(r(chosen) - r(rejected)); the loss is -log of that.
 
-The pairs are synthetic, from the non-reasoning family (nanor1/tasks/translate.py): chosen = a correct, well-formed,
-single-language response; rejected = the same response with one realistic flaw (a wrong answer: a number changed;
-the sentence left untranslated; an answer cut short; thinking in the other language; broken tags). A reward model
-learns which flaws it can see cheaply; what it cannot tell apart, RL against it will not fix (reward hacking;
-recipe §3), which is why R1 used it only in the last part of the final stage, and why train_r1.py measures the task
-with the exact verifier.
+The pairs are synthetic, from the non-reasoning family (nanor1/tasks/translate.py): chosen = a
+correct, well-formed, single-language response; rejected = the same response with one realistic flaw
+(a wrong answer: a number changed; the sentence left untranslated; an answer cut short; thinking in
+the other language; broken tags). A reward model learns which flaws it can see cheaply; what it
+cannot tell apart, RL against it will not fix (reward hacking; recipe §3), which is why R1 used it
+only in the last part of the final stage, and why train_r1.py measures the task with the exact
+verifier.
 """
 import dataclasses
 import math
@@ -28,8 +30,8 @@ import torch.nn.functional as F
 
 from nanor1.model import GPT
 from nanor1.sampler import left_pad
-from nanor1.tasks import (GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem, solution_trace,
-                          trace_parts, translate, wrong_answer)
+from nanor1.tasks import (GENERAL_FAMILIES, Habits, format_prompt, format_response, sample_problem,
+                          solution_trace, trace_parts, translate, wrong_answer)
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -43,27 +45,31 @@ class RewardModel(nn.Module):
 
     @classmethod
     def from_policy(cls, policy: GPT) -> "RewardModel":
-        """A copy of the policy's weights as the backbone (RMs start from an SFT model: it already reads the text)."""
+        """A copy of the policy's weights as the backbone (RMs start from an SFT model: it already
+        reads the text)."""
         backbone = GPT(policy.cfg).to(next(policy.parameters()).device)
         backbone.load_state_dict(policy.state_dict())
         return cls(backbone)
 
     def forward(self, ids: torch.Tensor, pad: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        """ids (B, T) left-padded, pad (B,), start (B,) the first column of each row's response (encode gives all
-        three) -> scores (B,): the head on the mean hidden state of the response's tokens.
-        Mean, not the last token: every response ends "</answer> <eos>", and a flaw such as an answer in the wrong
-        language is a property of many positions, which a mean carries directly (measured: read at the last token,
-        the reward model could not tell an untranslated answer from a translation, 40% held-out pair accuracy).
-        The response only: template and question are 100-360 tokens, and in a mean over prompt and response the few
-        tokens where chosen and rejected differ weigh little (docs/results.md)."""
+        """ids (B, T) left-padded, pad (B,), start (B,) the first column of each row's response
+        (encode gives all three) -> scores (B,): the head on the mean hidden state of the response's
+        tokens. Mean, not the last token: every response ends "</answer> <eos>", and a flaw such as
+        an answer in the wrong language is a property of many positions, which a mean carries
+        directly (measured: read at the last token, the reward model could not tell an untranslated
+        answer from a translation, 40% held-out pair accuracy). The response only: template and
+        question are 100-360 tokens, and in a mean over prompt and response the few tokens where
+        chosen and rejected differ weigh little (docs/results.md)."""
         hidden = self.backbone(ids, pad=pad, return_hidden=True)                    # (B, T, C)
         cols = torch.arange(ids.size(1), device=ids.device)
-        keep = (cols[None, :] >= start[:, None]).float().unsqueeze(-1)              # (B, T, 1): the response
+        # (B, T, 1): the response
+        keep = (cols[None, :] >= start[:, None]).float().unsqueeze(-1)
         pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)                  # (B, C)
         return self.head(pooled).squeeze(-1)
 
     def encode(self, tok, prompts: list[str], responses: list[str]):
-        """-> ids (B, T) left-padded, pad (B,), start (B,): where each row's response (with its <eos>) begins."""
+        """-> ids (B, T) left-padded, pad (B,), start (B,): where each row's response (with its
+        <eos>) begins."""
         limit = self.backbone.cfg.max_seq_len
         seqs, lens = [], []
         for p, r in zip(prompts, responses):
@@ -79,7 +85,8 @@ class RewardModel(nn.Module):
         self.eval()
         out = []
         for a in range(0, len(prompts), batch_size):
-            out.append(self(*self.encode(tok, prompts[a:a + batch_size], responses[a:a + batch_size])))
+            out.append(self(*self.encode(tok, prompts[a:a + batch_size],
+                                         responses[a:a + batch_size])))
         self.train(was)
         return torch.cat(out) if out else torch.zeros(0)
 
@@ -93,8 +100,9 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
 # synthetic preference pairs
 
 FLAWS = ("wrong_answer", "untranslated", "cut_short", "think_language", "broken_format")
-# most pairs differ in the answer itself: the hard, useful case. "untranslated" has its own share because RL against a
-# reward model that could not tell it apart learned exactly that (the answer = the question's sentence; README)
+# most pairs differ in the answer itself: the hard, useful case. "untranslated" has its own share
+# because RL against a reward model that could not tell it apart learned exactly that (the answer =
+# the question's sentence; README)
 FLAW_WEIGHTS = (0.4, 0.25, 0.1, 0.1, 0.15)
 
 
@@ -118,7 +126,8 @@ def rejected_response(problem, rng: random.Random, flaw: str) -> str:
 
 
 def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[dict]:
-    """n pairs {"prompt", "chosen", "rejected", "flaw"} over general (non-reasoning) problems of `split`."""
+    """n pairs {"prompt", "chosen", "rejected", "flaw"} over general (non-reasoning) problems of
+    `split`."""
     pairs = []
     for _ in range(n):
         p = sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3), split=split)
@@ -131,10 +140,11 @@ def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[d
 @torch.no_grad()
 def policy_pairs(policy, tok, rng: random.Random, n_prompts: int, k: int = 4, temperature: float = 1.0,
                  max_new_tokens: int = 200, split: str = "train") -> list[dict]:
-    """Pairs of the policy's own responses to general problems of `split`: k samples a prompt, and for each prompt
-    with both a right and a wrong answer among them (the exact checker as the labeller), up to min(right, wrong)
-    pairs, each sample used once, flaw "policy". A reward model trained on the synthetic flaws alone misses the
-    mistakes the policy actually makes; comparisons of the policy's samples are what R1's preference data were."""
+    """Pairs of the policy's own responses to general problems of `split`: k samples a prompt, and
+    for each prompt with both a right and a wrong answer among them (the exact checker as the
+    labeller), up to min(right, wrong) pairs, each sample used once, flaw "policy". A reward model
+    trained on the synthetic flaws alone misses the mistakes the policy actually makes; comparisons
+    of the policy's samples are what R1's preference data were."""
     from nanor1.rewards import extract_answer
     from nanor1.sampler import SamplingParams, generate
     from nanor1.tasks import verify
@@ -146,8 +156,8 @@ def policy_pairs(policy, tok, rng: random.Random, n_prompts: int, k: int = 4, te
     pairs = []
     for a in range(0, len(problems), 32):
         batch = problems[a:a + 32]
-        gen = generate(policy, [tok.encode(format_prompt(p)) for p in batch], k, params, pad_id=tok.pad_id,
-                       eos_id=tok.eos_id, generator=gen_rng)
+        gen = generate(policy, [tok.encode(format_prompt(p)) for p in batch], k, params,
+                       pad_id=tok.pad_id, eos_id=tok.eos_id, generator=gen_rng)
         groups = [([], []) for _ in batch]
         for row, text in enumerate(gen.completions(tok)):
             i = gen.prompt_index[row].item()
@@ -191,16 +201,18 @@ def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=No
 
     def batch_loss(batch):
         prompts = [p["prompt"] for p in batch] * 2
-        scores = rm(*rm.encode(tok, prompts, [p["chosen"] for p in batch] + [p["rejected"] for p in batch]))  # (2b,)
+        # (2b,)
+        scores = rm(*rm.encode(tok, prompts,
+                               [p["chosen"] for p in batch] + [p["rejected"] for p in batch]))
         right = (scores[:len(batch)] > scores[len(batch):]).float().mean()
         return bradley_terry_loss(scores[:len(batch)], scores[len(batch):]), float(right)
     return fit(rm, pairs, batch_loss, cfg, "reward model", log, quiet)
 
 
 def fit(model: nn.Module, items: list, batch_loss, cfg: RMConfig, name: str, log=None, quiet=False) -> dict:
-    """AdamW over shuffled minibatches of items for cfg.epochs, gradients clipped; batch_loss(batch) -> (loss,
-    batch accuracy). The loop of every scorer trained here (this reward model, baselines/learned_prm.py's PRM).
-    Returns {"loss", "steps", "seconds"}."""
+    """AdamW over shuffled minibatches of items for cfg.epochs, gradients clipped; batch_loss(batch)
+    -> (loss, batch accuracy). The loop of every scorer trained here (this reward model,
+    baselines/learned_prm.py's PRM). Returns {"loss", "steps", "seconds"}."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)

@@ -1,5 +1,6 @@
-"""Rule rewards for GRPO (recipe §3): answer extraction, an anchored format check, language consistency, "aha"
-detection, and a registry of named reward functions with the parser of --reward_weights.
+"""Rule rewards for GRPO (recipe §3): answer extraction, an anchored format check, language
+consistency, "aha" detection, and a registry of named reward functions with the parser of
+--reward_weights.
 
 A reward is a plain function (completion: str, problem: Problem) -> float, registered by name:
 
@@ -7,13 +8,14 @@ A reward is a plain function (completion: str, problem: Problem) -> float, regis
     def my_reward(completion, problem):
         return 1.0 if "..." in completion else 0.0
 
-In a file of your own, loaded with --rewards=my_rewards.py (nanor1/reward_modules.py, which also runs rewards written
-for TRL's GRPOTrainer), then weighted with --reward_weights=accuracy=1,format=0.25,my_reward=0.1.
+In a file of your own, loaded with --rewards=my_rewards.py (nanor1/reward_modules.py, which also
+runs rewards written for TRL's GRPOTrainer), then weighted with
+--reward_weights=accuracy=1,format=0.25,my_reward=0.1.
 
-Everything here is total: no function raises or hangs on any input. Answers are checked by the task verifiers
-(nanor1.tasks.verify), which read them with the safe parsers of nanor1/parse.py: model text is never evaluated as
-code (recipe §3 records regex+eval verifiers hanging on `9**9**9`). tests/test_reward_fuzz.py checks this on 10k
-adversarial strings.
+Everything here is total: no function raises or hangs on any input. Answers are checked by the task
+verifiers (nanor1.tasks.verify), which read them with the safe parsers of nanor1/parse.py: model
+text is never evaluated as code (recipe §3 records regex+eval verifiers hanging on `9**9**9`).
+tests/test_reward_fuzz.py checks this on 10k adversarial strings.
 """
 import re
 from typing import Callable
@@ -44,8 +46,9 @@ def extract_answer(completion) -> str | None:
 # ----------------------------------------------------------------------------- format
 
 def format_ok(completion) -> bool:
-    """Anchored parse of the WHOLE completion (recipe §9: a regex *search* was gamed within minutes):
-    ws <think> T </think> ws <answer> A </answer> ws [<|eos|>] ws, each tag exactly once, A non-empty."""
+    """Anchored parse of the WHOLE completion (recipe §9: a regex *search* was gamed within
+    minutes): ws <think> T </think> ws <answer> A </answer> ws [<|eos|>] ws, each tag exactly once,
+    A non-empty."""
     if not isinstance(completion, str):
         return False
     s = completion.strip()
@@ -76,8 +79,9 @@ def think_text(completion) -> str:
 
 
 def think_span(completion: str) -> tuple[int, int, bool]:
-    """(start, end, well_formed): where think_text's chain of thought lies in the completion, for callers that need
-    offsets (display, step positions). Malformed: the text before the first <answer>, its tags still in place."""
+    """(start, end, well_formed): where think_text's chain of thought lies in the completion, for
+    callers that need offsets (display, step positions). Malformed: the text before the first
+    <answer>, its tags still in place."""
     start = completion.find(THINK_OPEN)
     end = completion.find(THINK_CLOSE, start + 1) if start >= 0 else -1
     if start >= 0 and end >= 0:
@@ -96,7 +100,8 @@ MIXED_MIN_WORDS = 2  # is_lang_mixed: the minority script needs at least this ma
 def language_fractions(text) -> dict:
     """{"en": f, "zh": f}: each CJK character is one zh word, each run of Latin letters one en word.
     Digits, operators, punctuation and tags are ignored, and so is the lone letter "x": it is the
-    unknown in linear equations, shared math notation in both languages. {0, 0} if there are no words."""
+    unknown in linear equations, shared math notation in both languages. {0, 0} if there are no
+    words."""
     counts = _word_counts(text)
     total = counts["en"] + counts["zh"]
     return {k: (v / total if total else 0.0) for k, v in counts.items()}
@@ -116,19 +121,22 @@ def _word_counts(text) -> dict:
 
 
 def language_consistency(completion, problem) -> float:
-    """Fraction of chain-of-thought words in problem.lang (recipe §3, R1 stage 2); 1.0 if no words."""
+    """Fraction of chain-of-thought words in problem.lang (recipe §3, R1 stage 2); 1.0 if no
+    words."""
     counts = _word_counts(think_text(completion))
     total = counts["en"] + counts["zh"]
     return counts.get(getattr(problem, "lang", "en"), 0) / total if total else 1.0
 
 
 def is_lang_mixed(completion, problem=None) -> bool:
-    """True if the chain of thought holds >= MIXED_MIN_WORDS words of BOTH scripts (code-switching)."""
+    """True if the chain of thought holds >= MIXED_MIN_WORDS words of BOTH scripts
+    (code-switching)."""
     counts = _word_counts(think_text(completion))
     return min(counts.values()) >= MIXED_MIN_WORDS
 
 
-# ----------------------------------------------------------------------------- "aha" (recipe §6, §9)
+# ----------------------------------------------------------------------------- "aha"
+# (recipe §6, §9)
 
 AHA_PATTERNS = (
     r"\bwait\b", r"\blet me try another\b", r"\btry again\b", r"\bre-?check", r"\blet me verify\b",
@@ -139,12 +147,14 @@ _AHA_RE = re.compile("|".join(AHA_PATTERNS), re.IGNORECASE)
 
 
 def has_aha(completion) -> bool:
-    """Self-correction phrase in the chain of thought. A plain "check:" is not one; a caught miss is."""
+    """Self-correction phrase in the chain of thought. A plain "check:" is not one; a caught miss
+    is."""
     return _AHA_RE.search(think_text(completion)) is not None
 
 
-# a written check: value (countdown, or "9707/79=122+69/79" in a division check), target, verdict ("29 vs 7: no.");
-# the evaluator scores its verdicts, pretraining's verdict probe asks the base for them
+# a written check: value (countdown, or "9707/79=122+69/79" in a division check), target, verdict
+# ("29 vs 7: no."); the evaluator scores its verdicts, pretraining's verdict probe asks the base for
+# them
 VERDICT_RE = re.compile(r"(-?[0-9][0-9+/]*) (?:vs|对) (-?[0-9]+)\s?[:：]\s?(yes|no|不对|对)")
 
 
@@ -152,8 +162,9 @@ _SENTENCE_END_RE = re.compile(r"[.。!?！？](?=\s|$)|[。！？]")
 
 
 def aha_spans(completion) -> list[tuple[int, int]]:
-    """(start, end) character offsets into the completion of each self-correction sentence (for display): from a
-    phrase has_aha detects to the end of its sentence, within the chain of thought (as think_text finds it)."""
+    """(start, end) character offsets into the completion of each self-correction sentence (for
+    display): from a phrase has_aha detects to the end of its sentence, within the chain of thought
+    (as think_text finds it)."""
     if not isinstance(completion, str):
         return []
     lo, hi, _ = think_span(completion)
@@ -166,7 +177,8 @@ def aha_spans(completion) -> list[tuple[int, int]]:
     return spans
 
 
-# ----------------------------------------------------------------------------- readability (recipe §5, §7)
+# ----------------------------------------------------------------------------- readability
+# (recipe §5, §7)
 
 _SENTENCE_SPLIT_RE = re.compile(r"[.。!?！？\n]+")
 LOOP_REPEATS = 3  # the same sentence this many times in a row is a sampling loop
@@ -184,11 +196,12 @@ def is_looping(text) -> bool:
 
 
 def is_readable(completion, problem=None, truncated: bool = False) -> bool:
-    """The readability measure of this project (R1's complaint about R1-Zero: "poor readability, language mixing"):
-    a reader can follow the response from question to answer. All of: well-formed (one <think>, one <answer>),
-    finished (not cut at the token limit), one language, no sentence looping, and the answer written out in the
-    reasoning (so it is derived there, not only asserted). Deliberately not required: a summary line, which only
-    the cold-start data teaches; the measure must not be built to favour one stage."""
+    """The readability measure of this project (R1's complaint about R1-Zero: "poor readability,
+    language mixing"): a reader can follow the response from question to answer. All of: well-formed
+    (one <think>, one <answer>), finished (not cut at the token limit), one language, no sentence
+    looping, and the answer written out in the reasoning (so it is derived there, not only
+    asserted). Deliberately not required: a summary line, which only the cold-start data teaches;
+    the measure must not be built to favour one stage."""
     if truncated or not format_ok(completion) or is_lang_mixed(completion, problem):
         return False
     think = think_text(completion)
@@ -258,13 +271,14 @@ def combined_reward(completion, problem, weights: dict) -> tuple[float, dict]:
 
 
 def parse_weights(text: str) -> dict[str, float]:
-    """'accuracy=1,format=0.25' -> {"accuracy": 1.0, "format": 0.25} (a bare name weighs 1); an unknown reward or a
-    weight that is not a number is a clear error (the --reward_weights flag)."""
+    """'accuracy=1,format=0.25' -> {"accuracy": 1.0, "format": 0.25} (a bare name weighs 1); an
+    unknown reward or a weight that is not a number is a clear error (the --reward_weights flag)."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, w = part.partition("=")
         if name not in REWARDS:
-            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: {sorted(REWARDS)} "
+            raise SystemExit(f"error: --reward_weights: unknown reward {name!r}; registered: "
+                             f"{sorted(REWARDS)} "
                              "(--rewards=FILE.py loads your own)")
         try:
             out[name] = float(w or 1.0)

@@ -1,20 +1,25 @@
-"""Batched KV-cache sampler: P prompts x G samples each, the hot path of RL (recipe §8: 40-70% of a step).
+"""Batched KV-cache sampler: P prompts x G samples each, the hot path of RL (recipe §8: 40-70% of a
+step).
 
     from nanor1.sampler import generate, SamplingParams
     gen = generate(model, [tok.encode(p) for p in prompts], num_samples=8,
-                   params=SamplingParams(temperature=1.0, max_new_tokens=256, stop_token_ids=(tok.answer_end_id,)),
-                   pad_id=tok.pad_id, eos_id=tok.eos_id, generator=torch.Generator().manual_seed(0))
+                   params=SamplingParams(temperature=1.0, max_new_tokens=256,
+                   stop_token_ids=(tok.answer_end_id,)), pad_id=tok.pad_id, eos_id=tok.eos_id,
+                   generator=torch.Generator().manual_seed(0))
 
 How it works (nanochat's engine, made explicit):
 1. The P prompts are LEFT-padded to a common length and prefilled ONCE, into a KVCache of P rows.
 2. The cache rows and the last logits are replicated G times (row p*G + g samples from prompt p).
-3. Decode one token per step for all rows at the same cache column; per-row RoPE positions and a padding mask
-   make the left padding invisible. Rows that hit a stop token or stop string are finished; once a quarter of
-   the rows in the cache are finished, the cache is compacted so finished rows stop costing compute.
+3. Decode one token per step for all rows at the same cache column; per-row RoPE positions and a
+   padding mask make the left padding invisible. Rows that hit a stop token or stop string are
+   finished; once a quarter of the rows in the cache are finished, the cache is compacted so
+   finished rows stop costing compute.
 
-Returned per row: completion tokens (the stop token included, since the policy must learn to emit it), a completion
-mask, two kinds of log-probs of the sampled tokens, and a finish reason ("stop" or "length"):
-    logprobs           log pi(token) under the model itself: softmax(logits), temperature 1, no truncation
+Returned per row: completion tokens (the stop token included, since the policy must learn to emit
+it), a completion mask, two kinds of log-probs of the sampled tokens, and a finish reason ("stop" or
+"length"):
+    logprobs           log pi(token) under the model itself: softmax(logits), temperature 1, no
+                       truncation
     sampling_logprobs  log-prob under the distribution actually sampled: softmax(logits / T) after top-k / top-p
 """
 from dataclasses import dataclass, field
@@ -34,7 +39,8 @@ class SamplingParams:
     top_p: float = 1.0             # 1.0 disables
     max_new_tokens: int = 256
     stop_token_ids: tuple = ()     # besides eos, e.g. the </answer> token
-    stop_strings: tuple = ()       # multi-token stop strings (need `decode`); single-token ones: use stop_token_ids
+    stop_strings: tuple = ()       # multi-token stop strings (need `decode`); single-token ones:
+                                   # use stop_token_ids
 
 
 @dataclass
@@ -65,25 +71,29 @@ def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tenso
 
 
 def sample_next(logits: torch.Tensor, params: SamplingParams, generator=None):
-    """logits (B, V) -> (token (B,), logprob under the model (B,), logprob under the sampling distribution (B,)).
+    """logits (B, V) -> (token (B,), logprob under the model (B,), logprob under the sampling
+    distribution (B,)).
 
-    The candidates are every token, or the top_k, or (top_p) the smallest most-likely prefix whose mass reaches
-    top_p; one is drawn per row by inverse_cdf."""
+    The candidates are every token, or the top_k, or (top_p) the smallest most-likely prefix whose
+    mass reaches top_p; one is drawn per row by inverse_cdf."""
     logits = logits.float()
     model_logp = F.log_softmax(logits, dim=-1)                                        # (B, V)
     if params.temperature <= 0:
         token = logits.argmax(-1)
         return token, model_logp.gather(1, token[:, None])[:, 0], torch.zeros_like(token, dtype=torch.float)
-    z, ids = logits / params.temperature, None  # ids: the candidates' token ids (None: all V, in order)
+    # ids: the candidates' token ids (None: all V, in order)
+    z, ids = logits / params.temperature, None
     if params.top_k and params.top_k < z.size(-1):
-        z, ids = torch.topk(z, params.top_k, dim=-1)                                   # (B, k), most likely first
+        # (B, k), most likely first
+        z, ids = torch.topk(z, params.top_k, dim=-1)
     if params.top_p < 1.0 and ids is None:
         z, ids = torch.sort(z, dim=-1, descending=True)                                # (B, V)
-    logp = F.log_softmax(z, dim=-1)                                                   # (B, n) over the candidates
+    # (B, n) over the candidates
+    logp = F.log_softmax(z, dim=-1)
     probs = logp.exp()
     if params.top_p < 1.0:  # a candidate is dropped if the mass before it already reaches top_p
         probs = probs.masked_fill((probs.cumsum(-1) - probs) >= params.top_p, 0.0)
-    pick = inverse_cdf(probs, generator)                                              # (B,) index into candidates
+    pick = inverse_cdf(probs, generator)                                # (B,) index into candidates
     sample_logp = logp.gather(1, pick[:, None])[:, 0]
     if params.top_p < 1.0:
         sample_logp = sample_logp - probs.sum(-1).log()  # renormalised over the kept prefix
@@ -92,12 +102,14 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator=None):
 
 
 def inverse_cdf(weights: torch.Tensor, generator=None) -> torch.Tensor:
-    """weights (B, n) >= 0 -> (B,) one index per row, drawn with probability proportional to its weight: a uniform
-    number per row, located in the row's cumulative sum. B random numbers per step, where torch.multinomial draws
-    B x n exponentials (at 128 rows x ~700 tokens, as costly as the model's own decode step)."""
+    """weights (B, n) >= 0 -> (B,) one index per row, drawn with probability proportional to its
+    weight: a uniform number per row, located in the row's cumulative sum. B random numbers per
+    step, where torch.multinomial draws B x n exponentials (at 128 rows x ~700 tokens, as costly as
+    the model's own decode step)."""
     cdf = weights.cumsum(-1)                                                          # (B, n)
     u = torch.rand(weights.size(0), 1, generator=generator, device=weights.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).clamp_(max=weights.size(-1) - 1)[:, 0]  # first cdf > u
+    # first cdf > u
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=weights.size(-1) - 1)[:, 0]
 
 
 @torch.no_grad()
@@ -116,9 +128,11 @@ def generate(model, prompts: list[list[int]], num_samples: int = 1, params: Samp
     idx, pad = left_pad(prompts, pad_id, device)
     L = idx.size(1)
     if L + T > model.cfg.max_seq_len:
-        T = model.cfg.max_seq_len - L  # never write past the RoPE table; such rows finish with "length"
+        # never write past the RoPE table; such rows finish with "length"
+        T = model.cfg.max_seq_len - L
         if T <= 0:
-            raise ValueError(f"prompt of {L} tokens leaves no room under max_seq_len={model.cfg.max_seq_len}")
+            raise ValueError(f"prompt of {L} tokens leaves no room under "
+                             f"max_seq_len={model.cfg.max_seq_len}")
 
     # 1-2. prefill each prompt once, then replicate its cache rows and last logits G times
     cache = KVCache.empty(model.cfg, P, L + T, pad, device, cache_dtype)
@@ -139,8 +153,9 @@ def generate(model, prompts: list[list[int]], num_samples: int = 1, params: Samp
 
     # 3. decode
     for t in range(T):
-        cpu_threads.check()  # a busy machine: fewer threads (nanor1/cpu_threads.py; at most every few seconds)
-        token, logp, slogp = sample_next(logits[live], params, generator)            # (b_live,) each
+        # a busy machine: fewer threads (nanor1/cpu_threads.py; at most every few seconds)
+        cpu_threads.check()
+        token, logp, slogp = sample_next(logits[live], params, generator)           # (b_live,) each
         rows_live = in_cache[live]
         out_tokens[rows_live, t] = token
         out_logp[rows_live, t] = logp

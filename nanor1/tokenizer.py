@@ -1,16 +1,18 @@
 """Byte-level BPE tokenizer: a small trainer, and a loader that runs it through tiktoken, offline.
 
-    python -m nanor1.tokenizer              # retrain and rewrite nanor1/tokenizer.bpe (deterministic)
+    python -m nanor1.tokenizer            # retrain and rewrite nanor1/tokenizer.bpe (deterministic)
     python -m nanor1.tokenizer --check      # print the vocab size and a sample encoding
 
 Design (why):
-- Every digit is its own token (the split pattern isolates each \\p{N}), so a tiny model sees carries and column
-  arithmetic digit by digit instead of memorising "384" as one opaque symbol.
-- The tags <think> </think> <answer> </answer> are special tokens: one token each, so the format reward's
-  structure is one decision for the model, and the sampler can stop on </answer> as a single token.
-- The ranks are trained on text the project generates (nanor1.corpus: English and Chinese reasoning traces,
-  templates, filler) and committed as nanor1/tokenizer.bpe; nothing is downloaded at run time
-  (tiktoken.get_encoding would fetch GPT-2's file; tiktoken.Encoding(...) with our ranks does not).
+- Every digit is its own token (the split pattern isolates each \\p{N}), so a tiny model sees
+  carries and column arithmetic digit by digit instead of memorising "384" as one opaque symbol.
+- The tags <think> </think> <answer> </answer> are special tokens: one token each, so the format
+  reward's structure is one decision for the model, and the sampler can stop on </answer> as a
+  single token.
+- The ranks are trained on text the project generates (nanor1.corpus: English and Chinese reasoning
+  traces, templates, filler) and committed as nanor1/tokenizer.bpe; nothing is downloaded at run
+  time (tiktoken.get_encoding would fetch GPT-2's file; tiktoken.Encoding(...) with our ranks does
+  not).
 """
 import base64
 import collections
@@ -22,12 +24,14 @@ import regex
 import tiktoken
 
 RANKS_PATH = os.path.join(os.path.dirname(__file__), "tokenizer.bpe")
-VOCAB_SIZE = 2048  # at most this many byte-level BPE ranks (256 bytes + merges); specials come on top
+# at most this many byte-level BPE ranks (256 bytes + merges); specials come on top
+VOCAB_SIZE = 2048
 
-# Pre-tokenization: contractions, ONE Han character per piece (Chinese has no spaces: without this a whole
-# sentence would be one piece and BPE would spend the vocabulary on memorised sentences), other words with one
-# leading space, punctuation runs, ONE digit per piece, whitespace. Merges never cross piece boundaries, so digits
-# never merge. The trainer stops early once every piece is a single token (the world's text is formulaic).
+# Pre-tokenization: contractions, ONE Han character per piece (Chinese has no spaces: without this a
+# whole sentence would be one piece and BPE would spend the vocabulary on memorised sentences),
+# other words with one leading space, punctuation runs, ONE digit per piece, whitespace. Merges
+# never cross piece boundaries, so digits never merge. The trainer stops early once every piece is a
+# single token (the world's text is formulaic).
 SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)|\p{Han}| ?(?:(?!\p{Han})\p{L})+| ?[^\s\p{L}\p{N}]+|\p{N}|\s+(?!\S)|\s+"""
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
@@ -39,9 +43,11 @@ SPECIAL_TOKENS = (BOS, EOS, PAD, THINK, THINK_END, ANSWER, ANSWER_END)
 # training (plain BPE over the byte sequences of pre-tokenized pieces)
 
 def train_bpe(text: str, vocab_size: int = VOCAB_SIZE, verbose: bool = False) -> dict[bytes, int]:
-    """Return tiktoken-style mergeable ranks: bytes -> rank, the 256 single bytes first, then merges in order.
+    """Return tiktoken-style mergeable ranks: bytes -> rank, the 256 single bytes first, then merges
+    in order.
 
-    Ties are broken by the smallest pair (lexicographic on the token ids), so the result is deterministic.
+    Ties are broken by the smallest pair (lexicographic on the token ids), so the result is
+    deterministic.
     """
     assert vocab_size >= 256
     # special tokens are not learned: strip them so they don't contribute "<", "think", ">" pieces
@@ -50,7 +56,8 @@ def train_bpe(text: str, vocab_size: int = VOCAB_SIZE, verbose: bool = False) ->
     piece_counts = collections.Counter(regex.findall(SPLIT_PATTERN, text))
     words = [list(p.encode("utf-8")) for p in piece_counts]
     counts = list(piece_counts.values())
-    # pair -> total count, and pair -> the words containing it, updated incrementally after each merge
+    # pair -> total count, and pair -> the words containing it, updated incrementally after each
+    # merge
     pair_counts, where = collections.Counter(), collections.defaultdict(set)
     for w, ids in enumerate(words):
         for pair in zip(ids, ids[1:]):
@@ -95,7 +102,8 @@ def save_ranks(ranks: dict[bytes, int], path: str = RANKS_PATH) -> None:
 
 def load_ranks(path: str = RANKS_PATH) -> dict[bytes, int]:
     if not os.path.exists(path):
-        raise FileNotFoundError(f"tokenizer ranks not found at {path}; regenerate with `python -m nanor1.tokenizer`")
+        raise FileNotFoundError(f"tokenizer ranks not found at {path}; regenerate with `python -m "
+                                "nanor1.tokenizer`")
     ranks = {}
     with open(path) as f:
         for line in f:
@@ -147,7 +155,8 @@ def main(argv):
         tok = get_tokenizer()
         s = "Wait, numbers 6 2 4 3, target 7: <think> 6+2=8 </think> <answer> 12 </answer> 等等，再试"
         ids = tok.encode(s)
-        print(f"vocab_size={tok.vocab_size} ({len(tok.special)} special); {len(s)} chars -> {len(ids)} tokens")
+        print(f"vocab_size={tok.vocab_size} ({len(tok.special)} special); {len(s)} chars -> "
+              f"{len(ids)} tokens")
         print([tok.decode([i]) for i in ids])
         return
     from nanor1.corpus import tokenizer_training_text

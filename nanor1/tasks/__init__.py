@@ -1,16 +1,19 @@
-"""The task world: families of verifiable problems, in English and Chinese, with correct-by-construction
-reasoning traces, exact verifiers, the R1-Zero template and a held-out split. Three reasoning families (FAMILIES):
+"""The task world: families of verifiable problems, in English and Chinese, with
+correct-by-construction reasoning traces, exact verifiers, the R1-Zero template and a held-out
+split. Three reasoning families (FAMILIES):
 
-    countdown   reach a target from 3-5 numbers (the search task where "Wait, ..." pays; recipe §9-10)
+    countdown   reach a target from 3-5 numbers (the search task where "Wait, ..." pays;
+                recipe §9-10)
     arithmetic  column-wise + - * with carries, optionally checked by the inverse operation
     linear      solve a*x+b = c*x+d step by step, optionally checked by substitution
-and one non-reasoning family (GENERAL_FAMILIES, used from stage 3 of train_r1.py on, never in pretraining):
+and one non-reasoning family (GENERAL_FAMILIES, used from stage 3 of train_r1.py on, never in
+pretraining):
     translate   translate one worked step of a trace between English and Chinese
 
-Each family lives in its own module with the same six functions (generate, question, verify, segments,
-wrong_answer, longest_data) and is registered with one line below (register); the rates of the traces' habits are
-in habits.py; this file holds the shared API. The verifiers read answers with the safe parsers of nanor1/parse.py.
-Print a few examples with
+Each family lives in its own module with the same six functions (generate, question, verify,
+segments, wrong_answer, longest_data) and is registered with one line below (register); the rates of
+the traces' habits are in habits.py; this file holds the shared API. The verifiers read answers with
+the safe parsers of nanor1/parse.py. Print a few examples with
     python -m nanor1.tasks
 """
 import hashlib
@@ -26,11 +29,11 @@ _MODULES = {}                           # family name -> its module
 
 
 def register(name: str, module, general: bool = False) -> None:
-    """Add a task family: `module` defines generate, question, verify, segments, wrong_answer and longest_data, as
-    countdown.py does. A reasoning family joins FAMILIES (RL prompts, the held-out evaluation and the pretraining
-    corpus, which draws FAMILIES by CorpusMix.family_weights: give it a weight there), a general one
-    GENERAL_FAMILIES. Register beside the lines below: `from nanor1.tasks import FAMILIES` elsewhere copies the
-    tuple as it is at that import."""
+    """Add a task family: `module` defines generate, question, verify, segments, wrong_answer and
+    longest_data, as countdown.py does. A reasoning family joins FAMILIES (RL prompts, the held-out
+    evaluation and the pretraining corpus, which draws FAMILIES by CorpusMix.family_weights: give it
+    a weight there), a general one GENERAL_FAMILIES. Register beside the lines below: `from
+    nanor1.tasks import FAMILIES` elsewhere copies the tuple as it is at that import."""
     global FAMILIES, GENERAL_FAMILIES
     _MODULES[name] = module
     if general:
@@ -45,14 +48,19 @@ register("linear", linear)
 register("translate", translate, general=True)
 
 LANGS = ("en", "zh")
-DIFFICULTIES: tuple[int, ...] = (1, 2, 3)  # easy .. hard; each family module reads its own meaning of the level
+# easy .. hard; each family module reads its own meaning of the level
+DIFFICULTIES: tuple[int, ...] = (1, 2, 3)
 
 # recipe §4, verbatim structure, one line. Deliberately content-free: no hint on how to reason.
 R1_TEMPLATE = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
-    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
-    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
-    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves "
+    "it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user "
+    "with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and "
+    "<answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer "
+    "here "
     "</answer>. User: {prompt}. Assistant:"
 )
 
@@ -70,7 +78,8 @@ class Problem:
 
 
 def parse_families(text: str, flag: str = "--families") -> tuple[str, ...]:
-    """'countdown,linear' -> ('countdown', 'linear'); an unknown name is a clear error (CLI flags)."""
+    """'countdown,linear' -> ('countdown', 'linear'); an unknown name is a clear error (CLI
+    flags)."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     bad = [n for n in names if n not in FAMILIES]
     if bad or not names:
@@ -85,7 +94,8 @@ def parse_difficulties(text: str, flag: str = "--difficulties") -> tuple[int, ..
     except ValueError:
         levels = ()
     if not levels or any(d not in DIFFICULTIES for d in levels):
-        raise SystemExit(f"error: {flag}={text!r}: comma-separated levels from {', '.join(map(str, DIFFICULTIES))}")
+        raise SystemExit(f"error: {flag}={text!r}: comma-separated levels from "
+                         f"{', '.join(map(str, DIFFICULTIES))}")
     return levels
 
 
@@ -94,16 +104,17 @@ def format_prompt(problem: Problem) -> str:
 
 
 def split_of(problem) -> str:
-    """'train' or 'heldout' from a stable hash of (family, data): the same in every process (Python's
-    hash() is salted per process) and the same for the en and zh versions of one problem."""
+    """'train' or 'heldout' from a stable hash of (family, data): the same in every process
+    (Python's hash() is salted per process) and the same for the en and zh versions of one
+    problem."""
     key = repr((problem.family, tuple(problem.data))).encode()
     bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % 1000
     return "heldout" if bucket < HELDOUT_PER_MILLE else "train"
 
 
 def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, split="train") -> Problem:
-    """A random problem; family/difficulty/lang uniform if None. Rejection-samples until the problem is
-    in `split` ("train", "heldout", or None for either)."""
+    """A random problem; family/difficulty/lang uniform if None. Rejection-samples until the problem
+    is in `split` ("train", "heldout", or None for either)."""
     if split not in ("train", "heldout", None):
         raise ValueError(f"split={split!r}: choose 'train', 'heldout' or None")
     family = family or rng.choice(FAMILIES)
@@ -118,9 +129,9 @@ def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, 
 
 
 def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulties=DIFFICULTIES) -> list:
-    """Fixed evaluation set: n_per_cell distinct held-out problems per (family, difficulty); every third
-    one in Chinese. Deterministic in (n_per_cell, seed). A cell whose held-out space is smaller gives
-    all it has (linear difficulty 1: 27 problems)."""
+    """Fixed evaluation set: n_per_cell distinct held-out problems per (family, difficulty); every
+    third one in Chinese. Deterministic in (n_per_cell, seed). A cell whose held-out space is
+    smaller gives all it has (linear difficulty 1: 27 problems)."""
     out = []
     for family in families:
         for difficulty in difficulties:
@@ -137,8 +148,8 @@ def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulti
 
 
 def longest_problems(family: str, difficulty: int, lang: str) -> list[Problem]:
-    """The problems (answers left empty) with the longest questions the family makes at this difficulty, in
-    `lang`: what nanor1/preflight.py's sequence budget measures."""
+    """The problems (answers left empty) with the longest questions the family makes at this
+    difficulty, in `lang`: what nanor1/preflight.py's sequence budget measures."""
     mod = _MODULES[family]
     return [Problem(family, difficulty, lang, mod.question(data, lang), "", data)
             for data in mod.longest_data(difficulty)]
@@ -174,8 +185,8 @@ def format_response(think: str, answer: str) -> str:
 
 
 def solution_trace(problem: Problem, rng: random.Random, habits: Habits) -> str:
-    """A response in the R1 format. The answer is correct unless the habits make the trace give up after a
-    miss (countdown), in which case it answers its last, wrong, try."""
+    """A response in the R1 format. The answer is correct unless the habits make the trace give up
+    after a miss (countdown), in which case it answers its last, wrong, try."""
     return format_response(*trace_parts(problem, rng, habits))
 
 

@@ -1,15 +1,16 @@
 """Arithmetic: + - * done column by column, with carries and borrows.
 
     difficulty 1: 2-digit + and -          difficulty 2: 3-digit + and -, 2-digit * 1-digit
-    difficulty 3: 4-5 digit + and -, 3-digit * 2-digit   (a tiny base almost never answers these directly)
+    difficulty 3: 4-5 digit + and -, 3-digit * 2-digit   (a tiny base almost never answers these
+                                                         directly)
 
 Trace notation, least significant column first; "write" shows all result digits so far, so the final
 number is copied from the last step instead of being read back in reverse (easier for a tiny model):
     4721+389: 1+9=10 write 0 carry 1; 2+8+1=11 write 10 carry 1; 7+3+1=11 write 110 carry 1; 4+0+1=5 write 5110. so 4721+389=5110.
     4721-389: 11-9=2 write 2 borrow 1; 12-1-8=3 write 32 borrow 1; 7-1-3=3 write 332; 4-0=4 write 4332. so ...
     47*8: 7*8=56 write 6 carry 5; 4*8+5=37 write 376. so 47*8=376.
-3-digit * 2-digit: two rows (each as above), the second times 10, then their column-wise sum.
-With prob. check_inverse the result is checked by the inverse operation ("check: 5110-389=4721 vs 4721:
+3-digit * 2-digit: two rows (each as above), the second times 10, then their column-wise sum. With
+prob. check_inverse the result is checked by the inverse operation ("check: 5110-389=4721 vs 4721:
 yes."); given a check, with prob. slip_rate one column is first off by one, the check catches it
 ("... vs 4721: no.") and the trace recomputes ("Wait, recompute: ...") - recipe §10.
 """
@@ -19,14 +20,17 @@ from fractions import Fraction
 from nanor1.parse import parse_number
 
 EN = {"write": "write", "carry": "carry", "borrow": "borrow", "so": "so", "check": "check:",
-      "vs": "vs", "yes": "yes", "no": "no", "wait": "Wait, recompute:", "semi": "; ", "end": ".", "colon": ": "}
+      "vs": "vs", "yes": "yes", "no": "no", "wait": "Wait, recompute:", "semi": "; ", "end": ".",
+      "colon": ": "}
 ZH = {"write": "写", "carry": "进", "borrow": "借", "so": "所以", "check": "验算：",
       "vs": "对", "yes": "对", "no": "不对", "wait": "等等，重新计算：", "semi": "；", "end": "。", "colon": "："}
 WORDS = {"en": EN, "zh": ZH}
 
 
-OPERANDS = {1: (10, 99), 2: (100, 999), 3: (1000, 99999)}         # + and -: the range of both operands
-FACTORS = {2: ((10, 99), (2, 9)), 3: ((100, 999), (10, 99))}      # *: the ranges of a and b (no * at 1)
+# + and -: the range of both operands
+OPERANDS = {1: (10, 99), 2: (100, 999), 3: (1000, 99999)}
+# *: the ranges of a and b (no * at 1)
+FACTORS = {2: ((10, 99), (2, 9)), 3: ((100, 999), (10, 99))}
 
 
 def generate(rng: random.Random, difficulty: int):
@@ -44,8 +48,9 @@ def generate(rng: random.Random, difficulty: int):
 
 
 def longest_data(difficulty: int) -> list[tuple]:
-    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's sequence
-    budget): every digit is a token of its own, so the widest operands of each operation."""
+    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's
+    sequence budget): every digit is a token of its own, so the widest operands of each
+    operation."""
     _, widest = OPERANDS[difficulty]
     data = [("+", widest, widest), ("-", widest, widest)]
     if difficulty in FACTORS:
@@ -104,7 +109,8 @@ def _sub_columns(a, b, w, slip=None):
         if slip and slip[0] == i:
             v = v + slip[1] if 0 <= v + slip[1] <= 9 else v - slip[1]
         written = f"{v}{written}"
-        out.append(f"{top}" + (f"-{borrow}" if borrow else "") + f"-{db[i]}={v} {w['write']} {written}"
+        out.append(f"{top}" + (f"-{borrow}" if borrow else "") + f"-{db[i]}={v} {w['write']} "
+                                                                 f"{written}"
                    + (f" {w['borrow']} 1" if need else ""))
         borrow = int(need)
     return out, int(written)
@@ -128,8 +134,8 @@ def _mul1_columns(a, d, w, slip=None):
 
 
 def _work(data, lang, slip=None) -> tuple[str, int]:
-    """The whole computation as one string in `lang`, ending with 'so a op b = r.'.
-    slip = (part, column, +-1): part picks the row (0, 1) or the final sum (2) of a 2-row product."""
+    """The whole computation as one string in `lang`, ending with 'so a op b = r.'. slip = (part,
+    column, +-1): part picks the row (0, 1) or the final sum (2) of a 2-row product."""
     op, a, b = data
     w = WORDS[lang]
     two_rows = op == "*" and b >= 10
@@ -147,8 +153,10 @@ def _work(data, lang, slip=None) -> tuple[str, int]:
         c1, r1 = _mul1_columns(a, b % 10, w, on(0))
         c2, r2 = _mul1_columns(a, b // 10, w, on(1))
         cols, r = _add_columns(r1, r2 * 10, w, on(2))
-        body = (f"{a}*{b % 10}{w['colon']}" + w["semi"].join(c1) + w["end"] + f" {a}*{b // 10}{w['colon']}"
-                + w["semi"].join(c2) + w["end"] + f" {r2}*10={r2 * 10}{w['end']} {r1}+{r2 * 10}{w['colon']}"
+        body = (f"{a}*{b % 10}{w['colon']}" + w["semi"].join(c1) + w["end"] + " "
+                                                                              f"{a}*{b // 10}{w['colon']}"
+                + w["semi"].join(c2) + w["end"] + f" {r2}*10={r2 * 10}{w['end']} "
+                                                  f"{r1}+{r2 * 10}{w['colon']}"
                 + w["semi"].join(cols))
         return f"{body}{w['end']} {w['so']} {a}{op}{b}={r}{w['end']}", r
     return f"{w['semi'].join(cols)}{w['end']} {w['so']} {a}{op}{b}={r}{w['end']}", r

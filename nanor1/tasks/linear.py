@@ -4,18 +4,20 @@
     difficulty 2: a*x+b=d          (b 1..20)
     difficulty 3: a*x+b=c*x+d      (a, c in -9..9, nonzero, a != c; b, d, x may be negative)
 
-data = (a, b, c, d). Trace (isolate x one step at a time; negative numbers in parentheses after an op):
+data = (a, b, c, d). Trace (isolate x one step at a time; negative numbers in parentheses after an
+op):
     5*x-3=2*x+9, so 5*x-2*x=9+3, so 3*x=12, so x=12/3=4.
 Optional check by substitution ("check: 5*4-3=17, 2*4+9=17, 17 vs 17: yes."), and given a check an
-optional slip in the last division, caught by the check and recomputed (recipe §10), as in arithmetic.
+optional slip in the last division, caught by the check and recomputed (recipe §10), as in
+arithmetic.
 """
 import random
 from fractions import Fraction
 
 from nanor1.parse import parse_number
 
-EN = {"so": ", so ", "check": "check:", "vs": "vs", "yes": "yes", "no": "no", "wait": "Wait, recompute:",
-      "end": ".", "comma": ", ", "colon": ": "}
+EN = {"so": ", so ", "check": "check:", "vs": "vs", "yes": "yes", "no": "no",
+      "wait": "Wait, recompute:", "end": ".", "comma": ", ", "colon": ": "}
 ZH = {"so": "，所以 ", "check": "验算：", "vs": "对", "yes": "对", "no": "不对", "wait": "等等，重新计算：",
       "end": "。", "comma": "，", "colon": "："}
 WORDS = {"en": EN, "zh": ZH}
@@ -39,13 +41,15 @@ def generate(rng: random.Random, difficulty: int):
 
 
 def longest_data(difficulty: int) -> list[tuple]:
-    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's sequence
-    budget): every digit is a token of its own and a sign a piece of its own, so the widest numbers, every sign."""
+    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's
+    sequence budget): every digit is a token of its own and a sign a piece of its own, so the widest
+    numbers, every sign."""
     if difficulty == 1:  # a*x = d: a <= 12, x <= 20
         return [(12, 0, 0, 12 * 20)]
     if difficulty == 2:  # a*x+b = d: a <= 9, x <= 12, b <= 20
         return [(9, 20, 0, 9 * 12 + 20)]
-    return [(a, b, c, d) for a in (9, -9) for b in (20, -20) for c in (8, -8) for d in (60, -60)]  # c != a; |d| <= 60
+    # c != a; |d| <= 60
+    return [(a, b, c, d) for a in (9, -9) for b in (20, -20) for c in (8, -8) for d in (60, -60)]
 
 
 def _side(coef, const) -> str:

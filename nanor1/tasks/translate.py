@@ -1,15 +1,16 @@
-"""Translation of one worked step between English and Chinese: the world's non-reasoning family (recipe §5,
-stage 3: "writing, QA, translation"). It needs knowledge of the two phrasings, not a search: the thinking is one
-short line, as in R1's non-reasoning data.
+"""Translation of one worked step between English and Chinese: the world's non-reasoning family
+(recipe §5, stage 3: "writing, QA, translation"). It needs knowledge of the two phrasings, not a
+search: the thinking is one short line, as in R1's non-reasoning data.
 
     "Translate into Chinese: check: 9+122=131 vs 131: yes."  -> 验算： 9+122=131 对 131：对。
     "把这句翻译成英文：8*x+7=95，所以 8*x=95-7=88，所以 x=88/8=11。" -> 8*x+7=95, so 8*x=95-7=88, so x=88/8=11.
 
-The sentences are steps of the reasoning families' own traces (countdown tries and checks, column arithmetic,
-equation steps, "Wait" retries), so the base model has read both phrasings, in separate documents, but never a
-sentence next to its translation: stage 3 must teach the task. data = (direction, en, zh), difficulty = the source
-problem's. The answer is in the target language; the thinking in the prompt's (the language-consistency reward).
-Not in the pretraining corpus and not in R1-Zero's prompts or evaluation.
+The sentences are steps of the reasoning families' own traces (countdown tries and checks, column
+arithmetic, equation steps, "Wait" retries), so the base model has read both phrasings, in separate
+documents, but never a sentence next to its translation: stage 3 must teach the task. data =
+(direction, en, zh), difficulty = the source problem's. The answer is in the target language; the
+thinking in the prompt's (the language-consistency reward). Not in the pretraining corpus and not in
+R1-Zero's prompts or evaluation.
 """
 import random
 import re
@@ -25,7 +26,8 @@ SAMPLED = 200  # longest_data: generated steps per difficulty beside the exact l
 
 
 def generate(rng: random.Random, difficulty: int):
-    """(data, answer): one step of a random reasoning problem of this difficulty, in one translation direction."""
+    """(data, answer): one step of a random reasoning problem of this difficulty, in one translation
+    direction."""
     mod = rng.choice(SOURCES)
     source, _ = mod.generate(rng, difficulty)
     steps, _ = mod.segments(source, rng, Habits(**_HABITS))
@@ -35,9 +37,10 @@ def generate(rng: random.Random, difficulty: int):
 
 
 def longest_data(difficulty: int) -> list[tuple]:
-    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's sequence
-    budget): the steps of the sources' longest problems with every check, slip and recompute, in both directions,
-    then a fixed sample of generated steps: countdown's tries need solvable data, so they have no widest form."""
+    """The data of the longest questions generate() makes at this difficulty (nanor1/preflight.py's
+    sequence budget): the steps of the sources' longest problems with every check, slip and
+    recompute, in both directions, then a fixed sample of generated steps: countdown's tries need
+    solvable data, so they have no widest form."""
     every = Habits(retry_after_miss=1.0, check_inverse=1.0, slip_rate=1.0)
     steps = [step for mod in (arithmetic, linear) for data in mod.longest_data(difficulty) for seed in range(12)
              for step in mod.segments(data, random.Random(seed), every)[0]]
@@ -56,7 +59,8 @@ def source(data) -> str:
     return en if direction == "en_to_zh" else zh
 
 
-_QUESTIONS = {"en": {"en_to_zh": "Translate into Chinese: {s}", "zh_to_en": "Translate into English: {s}"},
+_QUESTIONS = {"en": {"en_to_zh": "Translate into Chinese: {s}",
+                     "zh_to_en": "Translate into English: {s}"},
               "zh": {"en_to_zh": "把这句翻译成中文：{s}", "zh_to_en": "把这句翻译成英文：{s}"}}
 _THINK = {"en": {"en_to_zh": "Translate the step into Chinese, keeping every number.",
                  "zh_to_en": "Translate the step into English, keeping every number."},
@@ -68,7 +72,8 @@ def question(data, lang: str) -> str:
 
 
 def _normalise(text: str) -> str:
-    """Whitespace and letter case do not matter; every character else does (numbers, operators, words)."""
+    """Whitespace and letter case do not matter; every character else does (numbers, operators,
+    words)."""
     return re.sub(r"\s+", "", text).lower()
 
 
