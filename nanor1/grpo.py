@@ -242,7 +242,7 @@ class GRPOTrainer:
         self.difficulties = parse_difficulties(self.cfg.difficulties)
         self.problem_source = problem_source or self.default_problem
         self.prompt_fn = prompt_fn or format_prompt
-        self.reward_fn = reward_fn or (lambda text, problem, step: combined_reward(text, problem, self.weights))
+        self.reward_fn = reward_fn or self.rule_reward
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99),
                                            weight_decay=self.cfg.weight_decay)
         self.ref_model = self._copy_policy() if self.cfg.beta > 0 else None
@@ -255,6 +255,10 @@ class GRPOTrainer:
                            "model_config": self.model.cfg.to_dict()},
                           device=self.device)
         return ref.eval().requires_grad_(False)
+
+    def rule_reward(self, text: str, problem, step: int) -> tuple[float, dict]:
+        """The default reward_fn: the registered rule rewards weighted by cfg.reward_weights."""
+        return combined_reward(text, problem, self.weights)
 
     def default_problem(self, rng: random.Random):
         return sample_problem(rng, rng.choice(self.families), rng.choice(self.difficulties),
@@ -538,23 +542,39 @@ def gather_rollout(r: Rollout) -> Rollout:
 
 def concat_groups(rounds: list[Rollout], sel: list[tuple[int, int]], G: int) -> Rollout:
     """One Rollout of the groups sel = [(round, group), ...], re-padded to common prompt/completion
-    widths."""
-    rows = lambda i, g: list(range(g * G, (g + 1) * G))  # noqa: E731
-    cat = lambda f: torch.cat([f(rounds[i])[rows(i, g)] for i, g in sel])  # noqa: E731
-    T = max(r.tokens.size(1) for r in rounds)
-    L = max(r.prompt_ids.size(1) for r in rounds)
+    widths: prompts stay left-padded (their ends aligned), completions right-padded."""
+    T = max(r.tokens.size(1) for r in rounds)      # the widest completion
+    L = max(r.prompt_ids.size(1) for r in rounds)  # the widest prompt
     pad_id = get_tokenizer().pad_id
-    padT = lambda t, v: torch.nn.functional.pad(t, (0, T - t.size(1)), value=v)  # noqa: E731
-    padL = lambda t: torch.nn.functional.pad(t, (L - t.size(1), 0), value=pad_id)  # noqa: E731
+
+    def group_rows(g: int) -> list[int]:  # the G rows of group g in its round's (B, ...) tensors
+        return list(range(g * G, (g + 1) * G))
+
+    def stack_rows(field) -> torch.Tensor:  # field(round) -> (B, ...): the selected groups' rows
+        return torch.cat([field(rounds[i])[group_rows(g)] for i, g in sel])
+
+    def prompts(r):
+        return torch.nn.functional.pad(r.prompt_ids, (L - r.prompt_ids.size(1), 0), value=pad_id)
+
+    def prompt_pad(r):  # left padding grows by the width added
+        return r.prompt_pad + (L - r.prompt_ids.size(1))
+
+    def completions(r):
+        return torch.nn.functional.pad(r.tokens, (0, T - r.tokens.size(1)), value=pad_id)
+
+    def masks(r):
+        return torch.nn.functional.pad(r.mask, (0, T - r.mask.size(1)), value=False)
+
+    parts = {k: torch.stack([rounds[i].parts[k][g] if k in rounds[i].parts else torch.zeros(G)
+                             for i, g in sel])
+             for k in dict.fromkeys(k for r in rounds for k in r.parts)}
     return Rollout(
         problems=[rounds[i].problems[g] for i, g in sel],
-        prompt_ids=cat(lambda r: padL(r.prompt_ids)),
-        prompt_pad=cat(lambda r: r.prompt_pad + (L - r.prompt_ids.size(1))),
-        tokens=cat(lambda r: padT(r.tokens, pad_id)), mask=cat(lambda r: padT(r.mask, False)),
+        prompt_ids=stack_rows(prompts), prompt_pad=stack_rows(prompt_pad),
+        tokens=stack_rows(completions), mask=stack_rows(masks),
         rewards=torch.stack([rounds[i].rewards[g] for i, g in sel]),
-        parts={k: torch.stack([rounds[i].parts[k][g] if k in rounds[i].parts else torch.zeros(G) for i, g in sel])
-               for k in dict.fromkeys(k for r in rounds for k in r.parts)},
-        texts=[rounds[i].texts[j] for i, g in sel for j in rows(i, g)],
-        truncated=cat(lambda r: r.truncated), lengths=cat(lambda r: r.lengths),
+        parts=parts,
+        texts=[rounds[i].texts[j] for i, g in sel for j in group_rows(g)],
+        truncated=stack_rows(lambda r: r.truncated), lengths=stack_rows(lambda r: r.lengths),
         n_bad_rewards=sum(r.n_bad_rewards for r in rounds),
         n_sampled_groups=sum(r.n_sampled_groups for r in rounds))
