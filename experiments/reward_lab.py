@@ -2,8 +2,9 @@
 
     python experiments/reward_lab.py                    # cpu preset: 4 arms x 64 steps, ~4 x 9 min
     python experiments/reward_lab.py --preset=tiny --out_dir=/tmp/lab   # the CI size (seconds)
-    python experiments/reward_lab.py --rewards=my_rewards.py --reward_weights=accuracy=1,format=0.25,mine=0.5
-                                                        # a fifth arm, "yours": your idea beside the three
+    python experiments/reward_lab.py --rewards=my_rewards.py \
+        --reward_weights=accuracy=1,format=0.25,mine=0.5
+                                                  # a fifth arm, "yours": your idea beside the three
 
 Four arms with train_zero.py's default run (cpu: the shipped base nanor1/base.pt, the GRPO settings
 of nanor1/zero_presets.py's PRESETS["cpu"]["grpo"], a held-out evaluation every 8 steps of 8
@@ -25,9 +26,9 @@ verdict computed from these numbers: pass@1 against default paired over the same
 problems (mean per-problem difference +- 1.96 sd / sqrt(n)).
 Writes <out_dir>/result.json, reward_lab.png and responses.md (default out/exp_reward_lab). Each
 arm is cached in <out_dir>/<arm>_s<seed>/ (its step log: train.jsonl), so a rerun is free.
---rewards and --reward_weights (train_zero.py's flags) add the arm "yours": your modules loaded beside
-the three files, weighted as you say; its term is the first weighted name other than accuracy and format.
-The four arms' caches do not depend on it. How to read it: docs/reward_lab.md.
+--rewards and --reward_weights (train_zero.py's flags) add the arm "yours": your modules loaded
+beside the three files, weighted as you say; its term is the first weighted name other than
+accuracy and format. The four arms' caches do not depend on it. How to read it: docs/reward_lab.md.
 """
 import hashlib
 import json
@@ -67,8 +68,9 @@ BATCH = ("zero_std_frac", "kl", "trunc_rate")  # training-batch signals (docs/re
 
 @dataclass
 class LabConfig(ExpConfig):
-    rewards: str = ""          # your reward modules (.py paths or dotted names), as train_zero.py takes them
-    reward_weights: str = ""   # the weights of the arm "yours", e.g. accuracy=1,format=0.25,mine=0.5
+    rewards: str = ""         # your reward modules (.py paths or dotted names), as train_zero.py
+                              # takes them
+    reward_weights: str = ""  # the weights of the arm "yours", e.g. accuracy=1,format=0.25,mine=0.5
 
 
 def lab_config(cfg: LabConfig, arm: str, seed: int) -> GRPOConfig:
@@ -95,7 +97,8 @@ def parse(argv) -> LabConfig:
         names = [w.partition("=")[0].strip() for w in cfg.reward_weights.split(",") if w.strip()]
         ARMS["yours"] = cfg.reward_weights
         TERM["yours"] = next((n for n in names if n not in ("accuracy", "format")), "accuracy")
-        lab_config(cfg, "yours", 0).resolved()  # a typo or a broken module fails now, not after four arms
+        # a typo or a broken module fails now, not after four arms
+        lab_config(cfg, "yours", 0).resolved()
     os.makedirs(cfg.out_dir, exist_ok=True)
     return cfg
 
@@ -172,8 +175,8 @@ def verdict(arm: str, curve: list[dict], default_curve: list[dict], paired: dict
     return (f"{arm}: pass@1 {pct(last['pass@1'])} vs default {pct(d_last['pass@1'])} (paired over "
             f"the same {paired['n_problems']} problems: {100 * paired['diff']:+.1f} +- {ci} "
             f"points, {reading}); its term {num(curve[window]['term'])} -> {num(last['term'])} in "
-            f"the training batches (default run: {num(default_curve[window]['terms'].get(term))} -> "
-            f"{num(d_last['terms'].get(term))}); length {num(last['mean_len'], '.0f')} vs "
+            f"the training batches (default run: {num(default_curve[window]['terms'].get(term))}"
+            f" -> {num(d_last['terms'].get(term))}); length {num(last['mean_len'], '.0f')} vs "
             f"{num(d_last['mean_len'], '.0f')} tokens, aha {pct(last['aha_rate'])} vs "
             f"{pct(d_last['aha_rate'])}, truncation {pct(last['truncation_rate'])} vs "
             f"{pct(d_last['truncation_rate'])}.")

@@ -1,13 +1,16 @@
-"""train_r1.py's report: the models' table, the change each stage makes, and the paper's stage-by-stage picture
-(recipe §5), each of its checks with the paired 95% interval that says whether the evaluation's noise could decide it.
+"""train_r1.py's report: the models' table, the change each stage makes, and the paper's
+stage-by-stage picture (recipe §5), each of its checks with the paired 95% interval that says
+whether the evaluation's noise could decide it.
 
     write_r1_report("out/r1", summary, samples)     # train_r1.py, at the end of a run
-    python -m nanor1.r1_report out/r1 out/r1_seed1  # the picture of several runs (seeds) side by side
+    python -m nanor1.r1_report out/r1 out/r1_seed1  # the picture of several runs (seeds)
+                                                      side by side
 
-A check compares two models on the same held-out problems: per problem the share of its responses that are right
-(or readable, or mixed), then the mean difference over the problems and 1.96 standard errors of it
-(nanor1.evaluate.paired_difference). A check holds when the measured difference clears its margin; it is
-"decided" when the whole interval does, and "within noise" when the interval straddles the margin.
+A check compares two models on the same held-out problems: per problem the share of its responses
+that are right (or readable, or mixed), then the mean difference over the problems and 1.96 standard
+errors of it (nanor1.evaluate.paired_difference). A check holds when the measured difference clears
+its margin; it is "decided" when the whole interval does, and "within noise" when the interval
+straddles the margin.
 """
 import json
 import os
@@ -25,9 +28,10 @@ MIX = "zh_lang_mix_rate_T1"
 # (summary key, column label, shown as a percentage)
 COLUMNS = [("pass@1", "pass@1", True), ("cons@k", "cons@4", True), ("format_rate", "format", True),
            ("lang_mix_rate", "mix", True), (MIX, "mix(zh,T=1)", True), ("mean_len", "len", False),
-           ("truncation_rate", "trunc", True), ("aha_rate", "aha", True), ("readable_rate", "readable", True),
-           ("general_pass@1", "translation", True)]
-BREAKDOWN = [(f"pass@1/{name}", name, True) for name in (*FAMILIES, *(f"difficulty {d}" for d in DIFFICULTIES))]
+           ("truncation_rate", "trunc", True), ("aha_rate", "aha", True),
+           ("readable_rate", "readable", True), ("general_pass@1", "translation", True)]
+BREAKDOWN = [(f"pass@1/{name}", name, True)
+             for name in (*FAMILIES, *(f"difficulty {d}" for d in DIFFICULTIES))]
 # (model, the model it starts from or is measured against): the change table's rows
 CHANGES = [(ZERO, BASE), (S1, BASE), (S2, S1), (S3, S2), (S4, S3), (S4, ZERO),
            ("student distilled", "student base"), ("student R1-Zero RL", "student base"),
@@ -44,19 +48,22 @@ def pct(v) -> str:
 def report_table(models: dict, columns=COLUMNS) -> str:
     def cell(v, is_pct):
         return "-" if v is None else (pct(v) if is_pct else f"{v:.0f}")
-    lines = ["| model | " + " | ".join(c[1] for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines = ["| model | " + " | ".join(c[1] for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
     for name, r in models.items():
         lines.append(f"| {name} | " + " | ".join(cell(r.get(k), p) for k, _, p in columns) + " |")
     return "\n".join(lines)
 
 
 def change_table(models: dict) -> str:
-    """One row per CHANGES pair present: the difference of every column (rates in points, length in tokens)."""
+    """One row per CHANGES pair present: the difference of every column (rates in points, length in
+    tokens)."""
     def cell(a, b, is_pct):
         if a is None or b is None:
             return "-"
         return f"{100 * (a - b):+.1f}" if is_pct else f"{a - b:+.0f}"
-    lines = ["| change | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    lines = ["| change | " + " | ".join(c[1] for c in COLUMNS) + " |",
+             "|---" * (len(COLUMNS) + 1) + "|"]
     for new, old in CHANGES:
         if new in models and old in models:
             cells = [cell(models[new].get(k), models[old].get(k), p) for k, _, p in COLUMNS]
@@ -69,8 +76,9 @@ def change_table(models: dict) -> str:
 
 def compare(models: dict, row: str, claim: str, new: str, old: str, key: str, margin: float,
             at_most: bool = False, family: str | None = None) -> dict | None:
-    """new's `key` minus old's, paired per problem (only `family`'s problems if given); holds when the difference is
-    >= margin (at_most: <= margin). None when a model or its per-problem record is missing."""
+    """new's `key` minus old's, paired per problem (only `family`'s problems if given); holds when
+    the difference is >= margin (at_most: <= margin). None when a model or its per-problem record
+    is missing."""
     a = (models.get(new) or {}).get("per_problem", {})
     b = (models.get(old) or {}).get("per_problem", {})
     if key not in a or key not in b:
@@ -84,45 +92,59 @@ def compare(models: dict, row: str, claim: str, new: str, old: str, key: str, ma
         decided = False
     else:
         decided = d["hi"] <= margin if at_most else d["lo"] >= margin
-    numbers = (f"{pct(models[new].get(key))} vs {old} {pct(models[old].get(key))}: " if not family else
-               f"{family} ")
-    numbers += f"{100 * d['diff']:+.1f}" + (f" +- {100 * d['ci95']:.1f}" if d["ci95"] is not None else "")
+    numbers = (f"{pct(models[new].get(key))} vs {old} {pct(models[old].get(key))}: "
+               if not family else f"{family} ")
+    numbers += f"{100 * d['diff']:+.1f}" + (f" +- {100 * d['ci95']:.1f}"
+                                            if d["ci95"] is not None else "")
     return {"row": row, "claim": claim, "holds": holds, "decided": decided, "numbers": numbers,
             "margin": margin, **d}
 
 
 def stage_picture(models: dict, distill_seeds: list | None = None) -> list[dict]:
-    """The checks of the paper's stage-by-stage picture that this run's models allow (recipe §5)."""
+    """The checks of the paper's stage-by-stage picture that this run's models allow
+    (recipe §5)."""
     z_mix = (models.get(ZERO) or {}).get(MIX)
     checks = [
-        compare(models, "stage 1", "readable >= R1-Zero's + 5 points", S1, ZERO, "readable_rate", 0.05),
-        compare(models, "stage 1", "language mixing (zh, T=1) <= R1-Zero's", S1, ZERO, MIX, 0.0, at_most=True),
-        compare(models, "stage 2", "reasoning pass@1 >= stage 1's + 5 points", S2, S1, "pass@1", 0.05),
+        compare(models, "stage 1", "readable >= R1-Zero's + 5 points",
+                S1, ZERO, "readable_rate", 0.05),
+        compare(models, "stage 1", "language mixing (zh, T=1) <= R1-Zero's",
+                S1, ZERO, MIX, 0.0, at_most=True),
+        compare(models, "stage 2", "reasoning pass@1 >= stage 1's + 5 points",
+                S2, S1, "pass@1", 0.05),
         family_check(models, "stage 2", S2, S1, -0.03),
-        compare(models, "stage 3", "reasoning pass@1 >= stage 2's - 2 points", S3, S2, "pass@1", -0.02),
-        compare(models, "stage 4", "translation >= stage 3's + 5 points", S4, S3, "general_pass@1", 0.05),
-        compare(models, "stage 4", "reasoning pass@1 >= R1-Zero's - 3 points", S4, ZERO, "pass@1", -0.03),
-        compare(models, "stage 4", "readable >= R1-Zero's + 5 points", S4, ZERO, "readable_rate", 0.05),
-        compare(models, "stage 4", "language mixing (zh, T=1) <= the base's", S4, BASE, MIX, 0.0, at_most=True),
-        compare(models, "stage 4", "language mixing (zh, T=1) <= half of R1-Zero's", S4, ZERO, MIX,
-                -(z_mix or 0.0) / 2, at_most=True),
+        compare(models, "stage 3", "reasoning pass@1 >= stage 2's - 2 points",
+                S3, S2, "pass@1", -0.02),
+        compare(models, "stage 4", "translation >= stage 3's + 5 points",
+                S4, S3, "general_pass@1", 0.05),
+        compare(models, "stage 4", "reasoning pass@1 >= R1-Zero's - 3 points",
+                S4, ZERO, "pass@1", -0.03),
+        compare(models, "stage 4", "readable >= R1-Zero's + 5 points",
+                S4, ZERO, "readable_rate", 0.05),
+        compare(models, "stage 4", "language mixing (zh, T=1) <= the base's",
+                S4, BASE, MIX, 0.0, at_most=True),
+        compare(models, "stage 4", "language mixing (zh, T=1) <= half of R1-Zero's",
+                S4, ZERO, MIX, -(z_mix or 0.0) / 2, at_most=True),
     ]
     if S3 in models and models[S3].get("general_pass@1") is not None:
         learned = models[S3]["general_pass@1"]
-        checks.insert(5, {"row": "stage 3", "claim": "translation learned (> 0)", "holds": learned > 0,
-                          "decided": learned > 0, "numbers": pct(learned)})
+        checks.insert(5, {"row": "stage 3", "claim": "translation learned (> 0)",
+                          "holds": learned > 0, "decided": learned > 0, "numbers": pct(learned)})
     if distill_seeds:
         mean = {arm: sum(x[f"{arm} pass@1"] for x in distill_seeds) / len(distill_seeds)
                 for arm in ("distilled", "rl")}
-        each = ", ".join(f"{pct(x['distilled pass@1'])} vs {pct(x['rl pass@1'])}" for x in distill_seeds)
-        checks.append({"row": "distillation", "holds": mean["distilled"] > mean["rl"], "decided": None,
+        each = ", ".join(f"{pct(x['distilled pass@1'])} vs {pct(x['rl pass@1'])}"
+                         for x in distill_seeds)
+        checks.append({"row": "distillation", "holds": mean["distilled"] > mean["rl"],
+                       "decided": None,
                        "claim": "distilled student ahead of the RL'd student on the mean "
-                                f"(pass@1, {len(distill_seeds)} seed(s))", "numbers": f"{pct(mean['distilled'])} vs {pct(mean['rl'])} ({each})"})
+                                f"(pass@1, {len(distill_seeds)} seed(s))",
+                       "numbers": f"{pct(mean['distilled'])} vs {pct(mean['rl'])} ({each})"})
     return [{**c, "verdict": verdict(c)} for c in checks if c]
 
 
 def family_check(models: dict, row: str, new: str, old: str, margin: float) -> dict | None:
-    """No task family loses more than -margin points of pass@1 from old to new; the numbers name the worst."""
+    """No task family loses more than -margin points of pass@1 from old to new; the numbers name the
+    worst."""
     per = [compare(models, row, "", new, old, "pass@1", margin, family=f) for f in FAMILIES]
     per = [c for c in per if c and c["n_problems"]]
     if not per:
@@ -130,8 +152,8 @@ def family_check(models: dict, row: str, new: str, old: str, margin: float) -> d
     worst = min(per, key=lambda c: c["diff"])
     return {**worst, "claim": f"no family loses more than {-100 * margin:.0f} points of pass@1",
             "holds": all(c["holds"] for c in per), "decided": all(c["decided"] for c in per),
-            "numbers": "worst " + worst["numbers"] + "; " + ", ".join(f"{c['numbers'].split()[0]} "
-                                                                       f"{100 * c['diff']:+.1f}" for c in per)}
+            "numbers": "worst " + worst["numbers"] + "; " + ", ".join(
+                f"{c['numbers'].split()[0]} {100 * c['diff']:+.1f}" for c in per)}
 
 
 def verdict(check: dict) -> str:
@@ -146,11 +168,13 @@ def picture_text(checks: list[dict]) -> str:
 
 def side_by_side(runs: dict) -> str:
     """runs: label -> summary.json of a train_r1 run. One row per check, one column per run."""
-    pictures = {label: {(c["row"], c["claim"]): c for c in s.get("picture", [])} for label, s in runs.items()}
+    pictures = {label: {(c["row"], c["claim"]): c for c in s.get("picture", [])}
+                for label, s in runs.items()}
     keys = list(dict.fromkeys(k for p in pictures.values() for k in p))
     lines = ["| stage | check | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
     for key in keys:
-        cells = [f"{p[key]['verdict']}: {p[key]['numbers']}" if key in p else "-" for p in pictures.values()]
+        cells = [f"{p[key]['verdict']}: {p[key]['numbers']}" if key in p else "-"
+                 for p in pictures.values()]
         lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -161,31 +185,35 @@ def side_by_side(runs: dict) -> str:
 def stage_notes(stages: dict) -> str:
     out = []
     if "zero" in stages:
-        out.append(f"- R1-Zero: {stages['zero'].get('grpo_config', {}).get('steps')} GRPO steps from the base, "
-                   f"{stages['zero'].get('seconds')} s")
+        out.append(f"- R1-Zero: {stages['zero'].get('grpo_config', {}).get('steps')} GRPO steps "
+                   f"from the base, {stages['zero'].get('seconds')} s")
     if "1" in stages:
-        out.append(f"- stage 1: cold-start builder {stages['1'].get('builder')}, {stages['1'].get('seconds')} s")
+        out.append(f"- stage 1: cold-start builder {stages['1'].get('builder')}, "
+                   f"{stages['1'].get('seconds')} s")
     if "2" in stages:
         out.append(f"- stage 2: {stages['2'].get('seconds')} s")
     if "3" in stages:
-        out.append(f"- stage 3: rejection sampling {stages['3'].get('rejection')}, {stages['3'].get('seconds')} s")
+        out.append(f"- stage 3: rejection sampling {stages['3'].get('rejection')}, "
+                   f"{stages['3'].get('seconds')} s")
     if "4" in stages:
         s4 = stages["4"]
         scored = ("the reward model, held-out pair accuracy "
                   + pct(s4["reward_model"]["heldout_pair_accuracy"]["accuracy"])
                   + f" {s4['reward_model']['heldout_pair_accuracy']}"
                   if s4.get("reward_model") else "its exact checker (no reward model)")
-        out.append(f"- stage 4: {s4.get('general_steps')} of {s4.get('grpo_config', {}).get('steps')} steps on "
-                   f"translation prompts, scored by {scored}; {s4.get('seconds')} s")
+        out.append(f"- stage 4: {s4.get('general_steps')} of "
+                   f"{s4.get('grpo_config', {}).get('steps')} steps on translation prompts, "
+                   f"scored by {scored}; {s4.get('seconds')} s")
     for x in stages.get("distill", {}).get("seeds", []):
-        out.append(f"- distillation, seed {x['seed']}: SFT {x['seconds_sft']} s vs R1-Zero RL on the student "
-                   f"{x['seconds_rl']} s")
+        out.append(f"- distillation, seed {x['seed']}: SFT {x['seconds_sft']} s vs R1-Zero RL on "
+                   f"the student {x['seconds_rl']} s")
     return "\n".join(out)
 
 
 def plot_report(models: dict, path: str) -> None:
-    keys = [("pass@1", "reasoning pass@1"), ("readable_rate", "readable"), ("general_pass@1", "translation"),
-            (MIX, "language mixing (zh prompts, T=1)"), ("mean_len", "mean length (tokens)")]
+    keys = [("pass@1", "reasoning pass@1"), ("readable_rate", "readable"),
+            ("general_pass@1", "translation"), (MIX, "language mixing (zh prompts, T=1)"),
+            ("mean_len", "mean length (tokens)")]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.6))
     names = list(models)
     for ax, (k, title) in zip(axes, keys):
@@ -200,31 +228,36 @@ def plot_report(models: dict, path: str) -> None:
 
 
 def report_text(summary: dict, timing: str) -> str:
-    """report.md: the models, the changes, the breakdown by family and difficulty, the picture, the stage notes."""
+    """report.md: the models, the changes, the breakdown by family and difficulty, the picture, the
+    stage notes."""
     models = summary["models"]
-    return (f"# nanor1 R1 recipe, preset {summary['preset']}, seed {summary.get('seed', 0)} ({timing})\n\n"
+    return (f"# nanor1 R1 recipe, preset {summary['preset']}, "
+            f"seed {summary.get('seed', 0)} ({timing})\n\n"
             + report_table(models) + "\n\nChange made by each stage (points; len in tokens):\n\n"
             + change_table(models) + "\n\nReasoning pass@1 by family and by difficulty:\n\n"
             + report_table(models, BREAKDOWN)
-            + "\n\nThe paper's stage-by-stage picture, measured (each difference paired over the same held-out "
-              "problems, +- its 95% interval):\n\n" + picture_text(summary.get("picture", []))
+            + "\n\nThe paper's stage-by-stage picture, measured (each difference paired over the "
+              "same held-out problems, +- its 95% interval):\n\n"
+            + picture_text(summary.get("picture", []))
             + "\n\n" + stage_notes(summary["stages"]) + "\n")
 
 
 def write_r1_report(out_dir: str, summary: dict, timing: str, samples: dict, images=()) -> str:
-    """report.md, report.png and report.html (nanor1/report.py) in out_dir; returns report.md's text."""
+    """report.md, report.png and report.html (nanor1/report.py) in out_dir; returns report.md's
+    text."""
     text = report_text(summary, timing)
     if is_main():
         write_atomic(os.path.join(out_dir, "report.md"), text)
         plot_report(summary["models"], os.path.join(out_dir, "report.png"))
-        write_report(out_dir, summary, title=f"nanor1 R1 recipe, preset {summary['preset']}", columns=COLUMNS,
-                     images=("report.png", *images), samples=samples)
+        write_report(out_dir, summary, title=f"nanor1 R1 recipe, preset {summary['preset']}",
+                     columns=COLUMNS, images=("report.png", *images), samples=samples)
     return text
 
 
 def main(argv):
     if not argv or any(a.startswith("-") for a in argv):
-        raise SystemExit("usage: python -m nanor1.r1_report RUN_DIR [RUN_DIR ...]   (train_r1 out_dirs)")
+        raise SystemExit("usage: python -m nanor1.r1_report RUN_DIR [RUN_DIR ...]"
+                         "   (train_r1 out_dirs)")
     runs = {}
     for d in argv:
         path = os.path.join(d, "summary.json")
