@@ -280,6 +280,72 @@ class Run:
         return SFTConfig(**{**self.p["sft"], "seed": self.rc.seed if seed is None else seed})
 
 
+SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")  # distillation: per seed, in the report
+
+
+def distill_dir(run: Run, i: int) -> str:
+    return run.dir("distill") if i == 0 else os.path.join(run.dir("distill"), f"seed{i}")
+
+
+def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
+    if stage != "distill":
+        return evaluate_model(run.load(os.path.join(run.dir(stage), "model.pt")),
+                              run.tok, run.rc, max_new)
+    out, seeds = {}, []
+    for i in range(run.rc.distill_seeds):
+        d = distill_dir(run, i)
+        pair = {arm: evaluate_model(run.load(os.path.join(d, arm, "model.pt")),
+                                    run.tok, run.rc, max_new)
+                for arm in ("sft", "rl")}
+        if i == 0:
+            out = {"distilled": pair["sft"], "rl": pair["rl"]}
+        seeds.append({"seed": run.rc.seed + i,
+                      **{f"{name} {k}": pair[arm][k]
+                         for arm, name in (("sft", "distilled"), ("rl", "rl"))
+                         for k in SEED_METRICS}})
+    out["seeds"] = seeds
+    return out
+
+
+def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
+    """Models this run does not make (the two bases) are evaluated once per checkpoint file and
+    evaluation setting."""
+    cache = os.path.join(run.rc.out_dir, "eval_cache.json")
+    data = {}
+    if os.path.exists(cache):
+        with open(cache) as f:
+            data = json.load(f)
+    key = (f"{os.path.abspath(path)}|{os.path.getmtime(path)}|{run.rc.eval_n}|{run.rc.eval_k}"
+           f"|{max_new}")
+    if key not in data:
+        print(f"\n=== evaluating {name}: {path} ===")
+        data[key] = evaluate_model(run.load(path), run.tok, run.rc, max_new)
+        _write_json(cache, data)
+    return data[key]
+
+
+def _write_json(path, obj):
+    _write_text(path, json.dumps(obj, indent=1, ensure_ascii=False))
+
+
+def _write_jsonl(path, rows):
+    _write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _write_text(path, text):
+    """Rank 0 writes (atomically); every rank waits until it has, since any rank may read the file
+    next."""
+    if is_main():
+        write_atomic(path, text)
+    barrier()
+
+
+def _read_jsonl(path):
+    if not os.path.exists(path):
+        raise SystemExit(f"error: {path} not found (run stage 3 first: --stages=3)")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
 
 # -----------------------------------------------------------------------------
 # the stages
@@ -314,6 +380,29 @@ def stage2(run: Run) -> dict:
     return {"grpo_config": asdict(gcfg.resolved())}
 
 
+@torch.no_grad()
+def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
+    """k samples per train prompt (temperature 1.0, the RL sampling distribution), filtered
+    (nanor1.r1_data). Under torchrun each rank samples its share of the prompts and the samples are
+    gathered."""
+    rng = random.Random(run.rc.seed + 7)
+    problems = shard([sample_problem(rng, rng.choice(FAMILIES), rng.randint(1, 3), split="train")
+                      for _ in range(run.rc.rs_prompts)], even=False)
+    params = SamplingParams(temperature=1.0, max_new_tokens=run.p["grpo"]["max_new_tokens"],
+                            stop_token_ids=(run.tok.answer_end_id,))
+    gen = torch.Generator(run.device).manual_seed(rank_seed(run.rc.seed))
+    samples = []
+    for a in range(0, len(problems), 32):
+        batch = problems[a:a + 32]
+        out = generate(teacher, [run.tok.encode(format_prompt(p)) for p in batch], run.rc.rs_k,
+                       params, pad_id=run.tok.pad_id, eos_id=run.tok.eos_id, generator=gen)
+        for row, text in enumerate(out.completions(run.tok)):
+            samples.append({"problem": batch[int(out.prompt_index[row])], "completion": text,
+                            "truncated": out.finish_reason[row] == "length"})
+        print(f"  sampled {len(samples)}/{len(problems) * run.rc.rs_k}")
+    return rejection_filter([s for part in all_gather_object(samples) for s in part])
+
+
 def stage3(run: Run) -> dict:
     out = run.dir("3")
     data_path = os.path.join(out, "sft_data.jsonl")
@@ -340,73 +429,6 @@ def stage3(run: Run) -> dict:
     model = run.load(run.base)  # R1: stage 3 fine-tunes the *base* again, not the RL model
     info = sft(model, data, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
     return {"rejection": counts, "sft": info}
-
-
-@torch.no_grad()
-def rejection_sample(teacher, run: Run) -> tuple[list[dict], dict]:
-    """k samples per train prompt (temperature 1.0, the RL sampling distribution), filtered
-    (nanor1.r1_data). Under torchrun each rank samples its share of the prompts and the samples are
-    gathered."""
-    rng = random.Random(run.rc.seed + 7)
-    problems = shard([sample_problem(rng, rng.choice(FAMILIES), rng.randint(1, 3), split="train")
-                      for _ in range(run.rc.rs_prompts)], even=False)
-    params = SamplingParams(temperature=1.0, max_new_tokens=run.p["grpo"]["max_new_tokens"],
-                            stop_token_ids=(run.tok.answer_end_id,))
-    gen = torch.Generator(run.device).manual_seed(rank_seed(run.rc.seed))
-    samples = []
-    for a in range(0, len(problems), 32):
-        batch = problems[a:a + 32]
-        out = generate(teacher, [run.tok.encode(format_prompt(p)) for p in batch], run.rc.rs_k,
-                       params, pad_id=run.tok.pad_id, eos_id=run.tok.eos_id, generator=gen)
-        for row, text in enumerate(out.completions(run.tok)):
-            samples.append({"problem": batch[int(out.prompt_index[row])], "completion": text,
-                            "truncated": out.finish_reason[row] == "length"})
-        print(f"  sampled {len(samples)}/{len(problems) * run.rc.rs_k}")
-    return rejection_filter([s for part in all_gather_object(samples) for s in part])
-
-
-def stage4(run: Run) -> dict:
-    """RL for all scenarios: reasoning prompts and general (translation) prompts, each scored by
-    rules, as R1 scored every prompt that has a checker (recipe §5).
-    --translation_reward=reward_model scores translations with a Bradley-Terry reward model instead
-    (trained here first): what RL then does to translation is the lesson of
-    experiments/reward_model_lesson.py. Every step samples one kind (general_step)."""
-    model = run.load(os.path.join(run.dir("3"), "model.pt"))
-    rm, rm_info = None, None
-    paid = run.rc.translation_reward == "reward_model"
-    if paid or run.rc.rm_watch:
-        rm, rm_info = reward_model(run, model)
-    weights = parse_weights(run.rc.reasoning_weights)
-    general = [general_step(s, run.rc) for s in range(run.rc.all_rl_steps)]
-
-    def reward_fn(text, problem, step):
-        # the rules: accuracy is the exact checker's
-        total, parts = combined_reward(text, problem, weights)
-        if rm is None or problem.family not in GENERAL_FAMILIES:
-            return total, parts
-        pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
-        if not paid:
-            return total, {**parts, "preference": pref}  # logged, not paid
-        # accuracy logged, not paid
-        return pref + 0.25 * parts["format"], {**parts, "preference": pref}
-
-    gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=0.7,
-                           reward_weights=run.rc.reasoning_weights,
-                           mask_truncated_completions=run.rc.mask_truncated,
-                           overlong_buffer=run.rc.overlong_buffer,
-                           scale_rewards=run.rc.scale_rewards)
-    trainer = run.trainer(model, gcfg, run.dir("4"), reward_fn=reward_fn)
-
-    def problem_source(rng):  # this step's kind of prompt
-        if general[trainer.step]:
-            return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3),
-                                  split="train")
-        return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
-
-    trainer.problem_source = problem_source
-    run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
-    return {"reward_model": rm_info, "translation_reward": run.rc.translation_reward,
-            "general_steps": sum(general), "grpo_config": asdict(gcfg.resolved())}
 
 
 def general_step(step: int, rc: R1Config) -> bool:
@@ -454,6 +476,50 @@ def reward_model(run: Run, policy) -> tuple[RewardModel, dict]:
     return rm, info
 
 
+def stage4(run: Run) -> dict:
+    """RL for all scenarios: reasoning prompts and general (translation) prompts, each scored by
+    rules, as R1 scored every prompt that has a checker (recipe §5).
+    --translation_reward=reward_model scores translations with a Bradley-Terry reward model instead
+    (trained here first): what RL then does to translation is the lesson of
+    experiments/reward_model_lesson.py. Every step samples one kind (general_step)."""
+    model = run.load(os.path.join(run.dir("3"), "model.pt"))
+    rm, rm_info = None, None
+    paid = run.rc.translation_reward == "reward_model"
+    if paid or run.rc.rm_watch:
+        rm, rm_info = reward_model(run, model)
+    weights = parse_weights(run.rc.reasoning_weights)
+    general = [general_step(s, run.rc) for s in range(run.rc.all_rl_steps)]
+
+    def reward_fn(text, problem, step):
+        # the rules: accuracy is the exact checker's
+        total, parts = combined_reward(text, problem, weights)
+        if rm is None or problem.family not in GENERAL_FAMILIES:
+            return total, parts
+        pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
+        if not paid:
+            return total, {**parts, "preference": pref}  # logged, not paid
+        # accuracy logged, not paid
+        return pref + 0.25 * parts["format"], {**parts, "preference": pref}
+
+    gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=0.7,
+                           reward_weights=run.rc.reasoning_weights,
+                           mask_truncated_completions=run.rc.mask_truncated,
+                           overlong_buffer=run.rc.overlong_buffer,
+                           scale_rewards=run.rc.scale_rewards)
+    trainer = run.trainer(model, gcfg, run.dir("4"), reward_fn=reward_fn)
+
+    def problem_source(rng):  # this step's kind of prompt
+        if general[trainer.step]:
+            return sample_problem(rng, rng.choice(GENERAL_FAMILIES), rng.randint(1, 3),
+                                  split="train")
+        return sample_problem(rng, rng.choice(FAMILIES), rng.choice((1, 2)), split="train")
+
+    trainer.problem_source = problem_source
+    run_grpo(trainer, run.rc.resume, "stage 4: RL for all scenarios")
+    return {"reward_model": rm_info, "translation_reward": run.rc.translation_reward,
+            "general_steps": sum(general), "grpo_config": asdict(gcfg.resolved())}
+
+
 def stage_distill(run: Run) -> dict:
     """The student SFT'd on the stage-3 data vs the same student with R1-Zero RL (recipe §5,
     distillation), once per seed of --distill_seeds: seed 0 in distill/{sft,rl}, seed i in
@@ -477,10 +543,6 @@ def stage_distill(run: Run) -> dict:
                               "seconds_rl": round(time.time() - t0, 1)})
         info["rl_grpo_config"] = asdict(gcfg.resolved())
     return info
-
-
-def distill_dir(run: Run, i: int) -> str:
-    return run.dir("distill") if i == 0 else os.path.join(run.dir("distill"), f"seed{i}")
 
 
 STAGE_FUNCTIONS = {"zero": stage_zero, "1": stage1, "2": stage2, "3": stage3, "4": stage4,
@@ -575,70 +637,6 @@ def main(argv):
     print(f"wrote {rc.out_dir}/report.md, report.png, report.html, summary.json; "
           f"total {seconds / 60:.1f} min")
     cleanup()
-
-
-# distillation: per seed, in the report
-SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")
-
-
-def _eval_stage(run: Run, stage: str, max_new: int) -> dict:
-    if stage != "distill":
-        return evaluate_model(run.load(os.path.join(run.dir(stage), "model.pt")),
-                              run.tok, run.rc, max_new)
-    out, seeds = {}, []
-    for i in range(run.rc.distill_seeds):
-        d = distill_dir(run, i)
-        pair = {arm: evaluate_model(run.load(os.path.join(d, arm, "model.pt")),
-                                    run.tok, run.rc, max_new)
-                for arm in ("sft", "rl")}
-        if i == 0:
-            out = {"distilled": pair["sft"], "rl": pair["rl"]}
-        seeds.append({"seed": run.rc.seed + i,
-                      **{f"{name} {k}": pair[arm][k]
-                         for arm, name in (("sft", "distilled"), ("rl", "rl"))
-                         for k in SEED_METRICS}})
-    out["seeds"] = seeds
-    return out
-
-
-def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
-    """Models this run does not make (the two bases) are evaluated once per checkpoint file and
-    evaluation setting."""
-    cache = os.path.join(run.rc.out_dir, "eval_cache.json")
-    data = {}
-    if os.path.exists(cache):
-        with open(cache) as f:
-            data = json.load(f)
-    key = (f"{os.path.abspath(path)}|{os.path.getmtime(path)}|{run.rc.eval_n}|{run.rc.eval_k}"
-           f"|{max_new}")
-    if key not in data:
-        print(f"\n=== evaluating {name}: {path} ===")
-        data[key] = evaluate_model(run.load(path), run.tok, run.rc, max_new)
-        _write_json(cache, data)
-    return data[key]
-
-
-def _write_json(path, obj):
-    _write_text(path, json.dumps(obj, indent=1, ensure_ascii=False))
-
-
-def _write_jsonl(path, rows):
-    _write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def _write_text(path, text):
-    """Rank 0 writes (atomically); every rank waits until it has, since any rank may read the file
-    next."""
-    if is_main():
-        write_atomic(path, text)
-    barrier()
-
-
-def _read_jsonl(path):
-    if not os.path.exists(path):
-        raise SystemExit(f"error: {path} not found (run stage 3 first: --stages=3)")
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 if __name__ == "__main__":
