@@ -280,7 +280,8 @@ class Run:
         return SFTConfig(**{**self.p["sft"], "seed": self.rc.seed if seed is None else seed})
 
 
-SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")  # distillation: per seed, in the report
+# distillation, once per seed: what the report shows of each seed
+SEED_METRICS = ("pass@1", "readable_rate", "general_pass@1")
 
 
 def distill_dir(run: Run, i: int) -> str:
