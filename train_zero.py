@@ -6,9 +6,8 @@ held-out problems.
                                                 min), then that RL
     python train_zero.py --base=out/base/model.pt --steps=40  # another base; override any GRPO knob
     python train_zero.py --resume   # continue a killed run (same model, optimizer, RNG, data, step)
-    python train_zero.py --rewards=my_rewards.py --reward_weights=accuracy=1,format=0.25,mine=0.1 --out_dir=out/mine
-                                              # a reward of your own (nanor1/reward_modules.py;
-                                              README)
+    python train_zero.py --rewards=my_rewards.py --reward_weights=accuracy=1,format=0.25,mine=0.1 \
+        --out_dir=out/mine  # a reward of your own (nanor1/reward_modules.py; README)
     torchrun --standalone --nproc_per_node=N train_zero.py --preset=gpu  # N GPUs; see
                                                                            nanor1/distributed.py
 
@@ -196,7 +195,8 @@ def _point(res: dict) -> dict:
     out = {"step": res.get("step", 0)}
     out.update({k: res.get(k) for k in METRIC_KEYS})
     for group in ("by_family", "by_difficulty", "by_lang"):
-        out[group] = {name: {k: r.get(k) for k in METRIC_KEYS} for name, r in res.get(group, {}).items()}
+        out[group] = {name: {k: r.get(k) for k in METRIC_KEYS}
+                      for name, r in res.get(group, {}).items()}
     if "samples" in res:
         out["samples"] = res["samples"]
     return out
@@ -207,7 +207,8 @@ def _write_curve(out_dir, curve):
         return
     with open(os.path.join(out_dir, "curve.jsonl"), "w") as f:
         for c in curve:
-            f.write(json.dumps({k: v for k, v in c.items() if not isinstance(v, (dict, list))}) + "\n")
+            f.write(json.dumps({k: v for k, v in c.items() if not isinstance(v, (dict, list))})
+                    + "\n")
 
 
 def _plots(out_dir, terms=()):

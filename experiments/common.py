@@ -8,7 +8,8 @@ needs: the presets, the base model (reused when present, pretrained when not), o
 periodic evaluation (cached in <out_dir>/<arm>/result.json, so a rerun with the same config is
 free), seed spreads, plots and the result JSON.
 
-    python experiments/<claim>.py [--preset=cpu|tiny] [--base=...] [--steps=N] [--seeds=N] [--out_dir=...]
+    python experiments/<claim>.py [--preset=cpu|tiny] [--base=...] [--steps=N] [--seeds=N] \
+        [--out_dir=...]
 """
 import json
 import os
@@ -74,7 +75,8 @@ def parse(argv, name: str) -> ExpConfig:
         raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {', '.join(PRESETS)}")
     p = PRESETS[cfg.preset]
     cfg.steps, cfg.seeds = cfg.steps or p["steps"], cfg.seeds or p["seeds"]
-    cfg.eval_every, cfg.eval_n_per_cell = cfg.eval_every or p["eval_every"], cfg.eval_n_per_cell or p["eval_n"]
+    cfg.eval_every, cfg.eval_n_per_cell = (cfg.eval_every or p["eval_every"],
+                                           cfg.eval_n_per_cell or p["eval_n"])
     cfg.out_dir = cfg.out_dir or f"out/exp_{name}"
     os.makedirs(cfg.out_dir, exist_ok=True)
     return cfg
@@ -208,7 +210,8 @@ def print_arm_table(summary: dict, keys, counts=("mean_len", "steps_per_response
 
 def runs_of(by_arm: dict) -> dict:
     """The per-seed evaluation curves, for the result JSON."""
-    return {arm: [{"seed": r["seed"], "curve": r["curve"]} for r in res] for arm, res in by_arm.items()}
+    return {arm: [{"seed": r["seed"], "curve": r["curve"]} for r in res]
+            for arm, res in by_arm.items()}
 
 
 def plot_arms(by_arm: dict, panels: list, path: str, title: str, x: str = "step"):
@@ -220,7 +223,8 @@ def plot_arms(by_arm: dict, panels: list, path: str, title: str, x: str = "step"
             color = f"C{i}"
             series = []
             for res in results:
-                pts = [(r[x] if x in r else r["step"], r[key]) for r in res[source] if r.get(key) is not None]
+                pts = [(r[x] if x in r else r["step"], r[key]) for r in res[source]
+                       if r.get(key) is not None]
                 if pts:
                     series.append(pts)
                     ax.plot(*zip(*pts), color=color, alpha=0.3, lw=0.8)

@@ -62,7 +62,8 @@ RUN_ONLY = ("out_dir", "resume", "device", "log_every", "ckpt_every",
 
 
 def rebuild_command(preset: str = PRESET) -> str:
-    return REBUILD if preset == PRESET else f"python -m nanor1.base --preset={preset} --rebuild --ship"
+    return (REBUILD if preset == PRESET
+            else f"python -m nanor1.base --preset={preset} --rebuild --ship")
 
 
 def shipped_path(preset: str) -> str:
@@ -138,9 +139,11 @@ def package(ckpt: dict, seconds: float, path: str, preset: str = PRESET) -> dict
     """The shipped form of a finished pretraining checkpoint: weights, configs and provenance,
     nothing else."""
     expected = expected_provenance(preset)
-    made_with = {k: v for k, v in ckpt["config"].items() if k in expected["pretrain_config"] and k != "preset"}
+    made_with = {k: v for k, v in ckpt["config"].items()
+                 if k in expected["pretrain_config"] and k != "preset"}
     made_on = ckpt.get("corpus", expected["corpus"])
-    if any(expected["pretrain_config"][k] != v for k, v in made_with.items()) or made_on != expected["corpus"]:
+    if (any(expected["pretrain_config"][k] != v for k, v in made_with.items())
+            or made_on != expected["corpus"]):
         raise SystemExit(f"error: this checkpoint was not pretrained as the {preset!r} preset: "
                          f"{made_with}, "
                          f"corpus {made_on}")  # the provenance would not be true
@@ -207,7 +210,8 @@ class BaseConfig:
 def main(argv):
     cfg = parse_overrides(BaseConfig(), argv)
     target = shipped_path(cfg.preset)
-    cfg.out_dir = cfg.out_dir or ("out/base_rebuild" + ("" if cfg.preset == PRESET else f"_{cfg.preset}"))
+    cfg.out_dir = cfg.out_dir or ("out/base_rebuild"
+                                  + ("" if cfg.preset == PRESET else f"_{cfg.preset}"))
     shipped = load_checkpoint(target) if os.path.exists(target) else None
     if shipped is not None:
         prov = shipped.get("provenance", {})
@@ -216,8 +220,8 @@ def main(argv):
               f"{prov.get('threads')} threads, {prov.get('seconds_pretrain')} s of pretraining"
               + (f" in {prov['precision']}" if "precision" in prov else ""))
         reasons = stale_reasons(prov, cfg.preset)
-        print("status: " + ("current (tokenizer, model config, preset and corpus match the code)" if not reasons
-                            else "STALE: " + "; ".join(reasons)))
+        print("status: " + ("current (tokenizer, model config, preset and corpus match the code)"
+                            if not reasons else "STALE: " + "; ".join(reasons)))
     if not cfg.rebuild:
         return
     t0 = time.time()
@@ -226,7 +230,8 @@ def main(argv):
                       cfg.preset)
     if shipped is not None:
         diff = max_weight_diff(shipped["model"], rebuilt["model"])
-        print(f"rebuilt vs shipped: max |weight difference| {diff:.3g}" + (" (bit-identical)" if diff == 0 else ""))
+        print(f"rebuilt vs shipped: max |weight difference| {diff:.3g}"
+              + (" (bit-identical)" if diff == 0 else ""))
         if diff != 0:  # another thread count or torch build: compare what the two models do instead
             tok = get_tokenizer()
             for name, ck in (("shipped", shipped), ("rebuilt", rebuilt)):

@@ -58,15 +58,18 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     return ckpt
 
 
-def build_model(ckpt: dict, path: str = "checkpoint", device="cpu", expect: ModelConfig | None = None) -> GPT:
+def build_model(ckpt: dict, path: str = "checkpoint", device="cpu",
+                expect: ModelConfig | None = None) -> GPT:
     """Rebuild the GPT stored in a loaded checkpoint; `expect` checks it is the architecture the
     caller wants."""
     try:
         cfg = ModelConfig(**ckpt["model_config"])
     except TypeError as e:
-        raise CheckpointError(f"{path}: model_config does not match this version of nanor1 ({e})") from None
+        raise CheckpointError(
+            f"{path}: model_config does not match this version of nanor1 ({e})") from None
     if expect is not None and cfg != expect:
-        diff = {k: (v, getattr(expect, k)) for k, v in cfg.to_dict().items() if getattr(expect, k) != v}
+        diff = {k: (v, getattr(expect, k)) for k, v in cfg.to_dict().items()
+                if getattr(expect, k) != v}
         raise CheckpointError(f"{path} holds a different model than configured: {diff} "
                               "(checkpoint, expected)")
     model = GPT(cfg)
@@ -129,7 +132,8 @@ def load_training_checkpoint(path, trainer) -> dict:
     """Restore what save_training_checkpoint wrote into `trainer` (same model config); returns the
     checkpoint."""
     ckpt = load_checkpoint(path, map_location=trainer.device)
-    trainer.model.load_state_dict(build_model(ckpt, path, trainer.device, expect=trainer.model.cfg).state_dict())
+    trainer.model.load_state_dict(
+        build_model(ckpt, path, trainer.device, expect=trainer.model.cfg).state_dict())
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
     if trainer.ref_model is not None and "ref_model" in ckpt:
         trainer.ref_model.load_state_dict(ckpt["ref_model"])

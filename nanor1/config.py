@@ -68,7 +68,8 @@ def field_comments(cls) -> dict[str, str]:
     """{field: the trailing `# comment` of its line} from the dataclass's source ({} where the
     source is missing)."""
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(textwrap.dedent(inspect.getsource(cls))).readline))
+        tokens = list(tokenize.generate_tokens(
+            io.StringIO(textwrap.dedent(inspect.getsource(cls))).readline))
     except (OSError, TypeError, SyntaxError, tokenize.TokenError):
         return {}
     names, comments, line, last = {f.name for f in dataclasses.fields(cls)}, {}, [], None
@@ -160,7 +161,8 @@ def apply_preset(cfg, presets: dict, explicit: set | None = None):
         raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {sorted(presets)}")
     if explicit is None:
         default = type(cfg)()
-        explicit = {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(default, f.name)}
+        explicit = {f.name for f in dataclasses.fields(cfg)
+                    if getattr(cfg, f.name) != getattr(default, f.name)}
     names = {f.name for f in dataclasses.fields(cfg)}
     for key, value in presets[cfg.preset].items():
         if key in names and key not in explicit:

@@ -113,7 +113,8 @@ def check_drill(rng, lang) -> str:
         nums = [rng.randint(1, 9) for _ in range(rng.randint(3, 5))]
         ops = [rng.choice(countdown.OPS) for _ in nums[1:]]
         value = countdown.evaluate(nums, ops)
-        target = value if rng.random() < 0.5 else value + rng.choice((-1, 1)) * rng.choice((1, 2, 3, 9, 10, 11, 20))
+        target = (value if rng.random() < 0.5
+                  else value + rng.choice((-1, 1)) * rng.choice((1, 2, 3, 9, 10, 11, 20)))
         lines.append(countdown.render_try(nums, target, ops, retry=False)[lang])
     return "\n".join(lines)
 

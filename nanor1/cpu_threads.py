@@ -45,14 +45,16 @@ def configure(threads: str | int = "auto", device: str = "cpu") -> int:
         try:
             n = int(text)
         except ValueError:
-            raise SystemExit(f"error: --threads={threads!r}: expected auto or a number of threads") from None
+            raise SystemExit(
+                f"error: --threads={threads!r}: expected auto or a number of threads") from None
         if n < 1:
             raise SystemExit(f"error: --threads={threads!r}: at least 1")
         torch.set_num_threads(n)
         _state["auto"] = False
         return n
     # on CUDA the threads only feed the GPU; an OMP_NUM_THREADS the user set is their choice
-    _state["auto"] = str(device).startswith("cpu") and "OMP_NUM_THREADS" not in os.environ and _DEFAULT > 1
+    _state["auto"] = (str(device).startswith("cpu") and "OMP_NUM_THREADS" not in os.environ
+                      and _DEFAULT > 1)
     torch.set_num_threads(_DEFAULT)
     if _state["auto"]:
         other_load()              # a first reading; the load is measured over the next 0.3 s
@@ -81,7 +83,8 @@ def other_load() -> float:
     times = _proc_times()
     # no /proc: the runnable tasks of the last minute, less this process's threads
     if times is None:
-        return max(0.0, os.getloadavg()[0] - torch.get_num_threads()) if hasattr(os, "getloadavg") else 0.0
+        return (max(0.0, os.getloadavg()[0] - torch.get_num_threads())
+                if hasattr(os, "getloadavg") else 0.0)
     before, _state["proc"] = _state["proc"], times
     if before is None or times[2] <= before[2]:
         return 0.0

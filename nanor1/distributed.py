@@ -4,7 +4,8 @@ thin wrappers.
     python train_zero.py                                 # one process: every helper here is a no-op
     torchrun --standalone --nproc_per_node=N train_zero.py  # N processes on one machine (N GPUs, or
                                                               CPU/gloo)
-    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=host:29500 train_zero.py
+    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --rdzv_backend=c10d \
+        --rdzv_endpoint=host:29500 train_zero.py
 
 Every entry point calls `init_distributed()` first and `cleanup()` last. Under torchrun (RANK,
 WORLD_SIZE, LOCAL_RANK in the environment, WORLD_SIZE > 1) the first joins the process group: NCCL
@@ -157,7 +158,8 @@ def all_reduce_grads(params) -> None:
         return
     params = [p for p in params if p.requires_grad]
     had_grad = float(any(p.grad is not None for p in params))
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                      for p in params]
                      + [torch.tensor([had_grad], device=params[0].device)])
     dist.all_reduce(flat)
     if flat[-1] == 0:

@@ -48,11 +48,14 @@ from tqdm import tqdm
 from nanor1 import preflight
 from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
-from nanor1.distributed import all_gather_object, cleanup, init_distributed, is_main, rank_seed, shard
+from nanor1.distributed import (all_gather_object, cleanup, init_distributed, is_main, rank_seed,
+                                shard)
 from nanor1.metrics import write_atomic
-from nanor1.rewards import VERDICT_RE, extract_answer, format_ok, has_aha, is_lang_mixed, is_readable, think_text
+from nanor1.rewards import (VERDICT_RE, extract_answer, format_ok, has_aha, is_lang_mixed,
+                            is_readable, think_text)
 from nanor1.sampler import SamplingParams, generate
-from nanor1.tasks import DIFFICULTIES, FAMILIES, format_prompt, heldout_set, parse_difficulties, parse_families, verify
+from nanor1.tasks import (DIFFICULTIES, FAMILIES, format_prompt, heldout_set, parse_difficulties,
+                          parse_families, verify)
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -82,7 +85,8 @@ def judge(completion: str, problem, n_tokens: int, truncated: bool) -> dict:
     answer = extract_answer(completion)
     think = think_text(completion)
     miss = MISS_RE.search(think)
-    checks = [(value == target, verdict in ("yes", "对")) for value, target, verdict in VERDICT_RE.findall(think)]
+    checks = [(value == target, verdict in ("yes", "对"))
+              for value, target, verdict in VERDICT_RE.findall(think)]
     return {
         "correct": bool(answer is not None and verify(problem, answer)),
         "answer": None if answer is None else re.sub(r"\s+", "", answer),
@@ -168,9 +172,10 @@ def summarize(rows: list[dict], k: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320, seed=1234,
-             batch_prompts=96, families=FAMILIES, difficulties=DIFFICULTIES, return_samples=0, langs=("en", "zh"),
-             prompt_fn=format_prompt, judge_fn=judge, return_rows=False) -> dict:
+def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max_new_tokens=320,
+             seed=1234, batch_prompts=96, families=FAMILIES, difficulties=DIFFICULTIES,
+             return_samples=0, langs=("en", "zh"), prompt_fn=format_prompt, judge_fn=judge,
+             return_rows=False) -> dict:
     """Sample k responses per held-out problem and measure them. Returns the evaluator JSON as a
     dict.
 
@@ -217,10 +222,12 @@ def evaluate(model, tok, *, n_per_cell=12, k=4, temperature=0.6, top_p=0.95, max
     result = summarize(rows, k)
     result.update(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     result["by_family"] = {f: summarize([r for r in rows if r["family"] == f], k) for f in families}
-    result["by_difficulty"] = {str(d): summarize([r for r in rows if r["difficulty"] == d], k) for d in difficulties}
+    result["by_difficulty"] = {str(d): summarize([r for r in rows if r["difficulty"] == d], k)
+                               for d in difficulties}
     # language mixing is a property of Chinese prompts (recipe §7): report the prompt languages
     # apart
-    result["by_lang"] = {lang: summarize([r for r in rows if r["lang"] == lang], k) for lang in ("en", "zh")}
+    result["by_lang"] = {lang: summarize([r for r in rows if r["lang"] == lang], k)
+                         for lang in ("en", "zh")}
     if return_samples:
         result["samples"] = samples
     if return_rows:
@@ -282,7 +289,8 @@ def format_table(result: dict) -> str:
     lines = [f"held-out evaluation, T={result['temperature']}, k={result['k']} (rates in %)", head]
 
     def line(name, r):
-        return f"{name:14s} " + " ".join(f"{_fmt(r[c], p):>8s}" for c, p in cols) + f" {r['n_responses']:5d}"
+        return (f"{name:14s} " + " ".join(f"{_fmt(r[c], p):>8s}" for c, p in cols)
+                + f" {r['n_responses']:5d}")
     lines.append(line("all", result))
     for f, r in result["by_family"].items():
         lines.append(line(f, r))

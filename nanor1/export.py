@@ -5,7 +5,8 @@ directory.
     python -m nanor1.export --ckpt=out/zero/best.pt --out=hf_bf16 --dtype=bfloat16
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    model, tok = AutoModelForCausalLM.from_pretrained("out/zero/hf"), AutoTokenizer.from_pretrained("out/zero/hf")
+    model, tok = (AutoModelForCausalLM.from_pretrained("out/zero/hf"),
+                  AutoTokenizer.from_pretrained("out/zero/hf"))
 
 Anything that reads Hugging Face checkpoints opens the directory (transformers, vLLM,
 lm-eval-harness's hf and vllm backends). Written: config.json + model.safetensors
@@ -39,7 +40,8 @@ from nanor1.checkpoint import CheckpointError, load_model
 from nanor1.config import parse_overrides
 from nanor1.model import GPT
 from nanor1.tasks import R1_TEMPLATE
-from nanor1.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer, get_tokenizer, load_ranks
+from nanor1.tokenizer import (BOS, EOS, PAD, SPECIAL_TOKENS, SPLIT_PATTERN, Tokenizer,
+                              get_tokenizer, load_ranks)
 
 
 @dataclass
@@ -137,13 +139,15 @@ def tokenizer_json(ranks: dict[bytes, int], tok: Tokenizer) -> dict:
     word = lambda b: "".join(byte_char[x] for x in b)  # noqa: E731
     merges = []
     for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
-        splits = [(token[:i], token[i:]) for i in range(1, len(token)) if token[:i] in ranks and token[i:] in ranks]
+        splits = [(token[:i], token[i:]) for i in range(1, len(token))
+                  if token[:i] in ranks and token[i:] in ranks]
         merges += [f"{word(a)} {word(b)}" for a, b in sorted(splits,
                                                              key=lambda s: (ranks[s[0]],
                                                                             ranks[s[1]]))]
     specials = (BOS, EOS, PAD)
-    added = [{"id": tok.special[s], "content": s, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": s in specials} for s in SPECIAL_TOKENS]
+    added = [{"id": tok.special[s], "content": s, "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": False, "special": s in specials}
+             for s in SPECIAL_TOKENS]
     return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
             "normalizer": None, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
                 {"type": "Split", "pattern": {"Regex": SPLIT_PATTERN}, "behavior": "Isolated",
@@ -164,11 +168,10 @@ def chat_template() -> str:
     """Jinja for apply_chat_template: a user message becomes the R1-Zero prompt (format_prompt), an
     assistant message follows it after a space."""
     before, after = R1_TEMPLATE.split("{prompt}")
-    return ("{%- for message in messages %}{%- if message['role'] == 'user' %}" + before + "{{ "
-                                                                                           "message['content'] }}"
-            + after + "{%- elif message['role'] == 'assistant' %}{{ ' ' + message['content'] }}{%- "
-                      "endif %}"
-            "{%- endfor %}")
+    return ("{%- for message in messages %}{%- if message['role'] == 'user' %}"
+            + before + "{{ message['content'] }}" + after
+            + "{%- elif message['role'] == 'assistant' %}{{ ' ' + message['content'] }}"
+              "{%- endif %}{%- endfor %}")
 
 
 def tokenizer_files(tok: Tokenizer, max_len: int) -> dict[str, dict]:
@@ -186,7 +189,8 @@ def tokenizer_files(tok: Tokenizer, max_len: int) -> dict[str, dict]:
 # -----------------------------------------------------------------------------
 # the directory
 
-def export(model: GPT, out_dir: str, tok: Tokenizer | None = None, dtype: str = "float32", source: str = "") -> None:
+def export(model: GPT, out_dir: str, tok: Tokenizer | None = None, dtype: str = "float32",
+           source: str = "") -> None:
     tok = tok or get_tokenizer()
     if model.cfg.vocab_size < tok.vocab_size:
         raise CheckpointError(f"{source or 'the model'} has {model.cfg.vocab_size} token "

@@ -159,8 +159,8 @@ def train_step(trainer: "GRPOTrainer") -> dict:
     # this step's learning rate; every ref_reset_every steps a new reference
     for g in trainer.optimizer.param_groups:
         g["lr"] = lr_at(trainer.step, cfg)
-    if cfg.ref_reset_every and trainer.ref_model is not None and trainer.step % cfg.ref_reset_every == 0 \
-            and trainer.step > 0:
+    if (cfg.ref_reset_every and trainer.ref_model is not None
+            and trainer.step % cfg.ref_reset_every == 0 and trainer.step > 0):
         trainer.ref_model.load_state_dict(trainer.model.state_dict())
     t0 = time.time()
     # 1-2. sample P prompts x G completions and score them (under torchrun: this rank's share of the
@@ -308,7 +308,8 @@ class GRPOTrainer:
         # recipe §2: a length penalty near the cap only, so finishing pays
         if cfg.overlong_buffer > 0:
             start = cfg.max_new_tokens - cfg.overlong_buffer
-            penalty = ((out.lengths.float().cpu() - start) / cfg.overlong_buffer).clamp(0, 1) * cfg.overlong_penalty
+            penalty = (((out.lengths.float().cpu() - start) / cfg.overlong_buffer).clamp(0, 1)
+                       * cfg.overlong_penalty)
             totals = [t - float(x) for t, x in zip(totals, penalty)]
             parts["overlong"] = (-penalty).tolist()
         prompt_ids, prompt_pad = left_pad(prompts, tok.pad_id, self.device)
@@ -403,7 +404,8 @@ class GRPOTrainer:
         chunks, current = [], []
         for i in order:  # ascending lengths: row i is the longest of the micro-batch it joins
             rows = len(current) + 1
-            if current and (rows > self.cfg.micro_batch_rows or rows * int(lengths[i]) > self.cfg.micro_batch_tokens):
+            if current and (rows > self.cfg.micro_batch_rows
+                            or rows * int(lengths[i]) > self.cfg.micro_batch_tokens):
                 chunks.append(current)
                 current = []
             current.append(i)
@@ -444,7 +446,8 @@ def group_advantages(rewards: torch.Tensor, scale: str = "group", eps: float = 1
     if scale == "group":
         return centered / (rewards.std(dim=1, unbiased=False, keepdim=True) + eps)
     if scale == "batch":
-        return centered / ((rewards if batch_rewards is None else batch_rewards).std(unbiased=False) + eps)
+        return centered / ((rewards if batch_rewards is None else batch_rewards).std(unbiased=False)
+                           + eps)
     return centered  # "none" (Dr.GRPO): no std scaling, which would up-weight near-uniform groups
 
 
@@ -509,7 +512,8 @@ def rollout_stats(r: Rollout, scale: str = "group") -> dict:
            "len_mean": float(lengths.float().mean()), "len_max": int(lengths.max()),
            "trunc_rate": float(r.truncated.float().mean()),
            "aha_rate": sum(has_aha(t) for t in r.texts) / len(r.texts),
-           "lang_mix_rate": sum(is_lang_mixed(t, r.problems[i // G]) for i, t in enumerate(r.texts)) / len(r.texts),
+           "lang_mix_rate": sum(is_lang_mixed(t, r.problems[i // G])
+                                for i, t in enumerate(r.texts)) / len(r.texts),
            "bad_rewards": r.n_bad_rewards, "groups": r.rewards.size(0),
            "groups_sampled": r.n_sampled_groups}
     for k, v in r.parts.items():

@@ -56,9 +56,9 @@ def _chunks(N: int, chunk_size: int):
         yield start, min(start + chunk_size, N)
 
 
-# ------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Reference, part 1: log pi(target) and entropy per row, chunked, with a hand-written backward.
-# ------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 class _ChunkedLogpEntropy(torch.autograd.Function):
     """(logits (N, V), targets (N,), mask (N,)) -> logp (N,), entropy (N,); 0 on masked rows."""
 
@@ -87,7 +87,8 @@ class _ChunkedLogpEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_logp, grad_entropy):
-        # d logp / d z_j = onehot_j - p_j;   d H / d z_j = -p_j (log p_j + H) = entr(p_j) - p_j H;   d z / d x = 1/T
+        # d logp / d z_j = onehot_j - p_j;   d H / d z_j = -p_j (log p_j + H) = entr(p_j) - p_j H;
+        # d z / d x = 1/T
         logits, targets, mask, lse, entropy = ctx.saved_tensors
         # (N, V) in the logits dtype
         grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
@@ -104,10 +105,10 @@ class _ChunkedLogpEntropy(torch.autograd.Function):
         return grad, None, None, None, None
 
 
-# ------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Reference, part 2: the GRPO term on (N,) vectors, in plain autograd (reads like the formula,
 # recipe §1).
-# ------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 def _grpo_terms(logp, entropy, advantages, old_logp, ref_logp, mask, eps_low, eps_high, beta,
                 entropy_coef):
     """logp, entropy: (N,) differentiable. Returns loss (N,), kl (N,), clipped (N,) bool."""
@@ -133,16 +134,18 @@ def _grpo_terms(logp, entropy, advantages, old_logp, ref_logp, mask, eps_low, ep
     return loss, torch.where(mask, kl, 0.0).detach(), clipped & mask
 
 
-def _reference_grpo_token_loss(logits, targets, advantages, old_logp, ref_logp, mask, eps_low, eps_high, beta,
-                               temperature, entropy_coef, chunk_size) -> GRPOLossOutput:
+def _reference_grpo_token_loss(logits, targets, advantages, old_logp, ref_logp, mask, eps_low,
+                               eps_high, beta, temperature, entropy_coef,
+                               chunk_size) -> GRPOLossOutput:
     logp, entropy = _ChunkedLogpEntropy.apply(logits, targets, mask, temperature, chunk_size)
     loss, kl, clipped = _grpo_terms(logp, entropy, advantages, old_logp, ref_logp, mask, eps_low,
                                     eps_high, beta, entropy_coef)
     return GRPOLossOutput(loss, logp.detach(), kl, clipped, entropy.detach())
 
 
-def eager_grpo_token_loss(logits, targets, advantages, old_logp, ref_logp=None, mask=None, *, eps_low=0.2,
-                          eps_high=0.2, beta=0.0, temperature=1.0, entropy_coef=0.0) -> GRPOLossOutput:
+def eager_grpo_token_loss(logits, targets, advantages, old_logp, ref_logp=None, mask=None, *,
+                          eps_low=0.2, eps_high=0.2, beta=0.0, temperature=1.0,
+                          entropy_coef=0.0) -> GRPOLossOutput:
     """The same loss in plain eager autograd over (N, V) tensors: the spec at a glance, the tests'
     oracle and the benchmark's baseline. Materialises several (N, V) fp32 tensors (upcast,
     log_softmax, softmax, gradients)."""
@@ -157,9 +160,9 @@ def eager_grpo_token_loss(logits, targets, advantages, old_logp, ref_logp=None, 
                           torch.where(mask, entropy, 0.0).detach())
 
 
-# ------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Fused CUDA kernel: JIT build, autograd wrapper
-# ------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 _ext = None          # the loaded extension module
 _ext_reason = None   # why it is not used (None until we tried)
 
@@ -190,7 +193,8 @@ def _load_extension():
                         extra_cuda_cflags=["-O3", "-lineinfo"])
             _ext_reason = "built"
         except Exception as e:  # a broken toolchain must not stop training: fall back, say why once
-            _ext_reason = f"build failed: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            _ext_reason = (f"build failed: {type(e).__name__}: "
+                           f"{str(e).strip().splitlines()[-1] if str(e).strip() else ''}")
     if _ext is None:
         if forced:
             raise RuntimeError("NANOR1_FUSED=1 but the fused GRPO loss kernel is unavailable "
@@ -242,13 +246,16 @@ class _FusedGRPOLoss(torch.autograd.Function):
 def _prepare(logits, targets, advantages, old_logp, ref_logp, mask):
     N = logits.shape[0]
     dev = logits.device
-    mask = torch.ones(N, dtype=torch.bool, device=dev) if mask is None else mask.to(dev, torch.bool).contiguous()
+    mask = (torch.ones(N, dtype=torch.bool, device=dev) if mask is None
+            else mask.to(dev, torch.bool).contiguous())
     vec = lambda t: None if t is None else t.to(dev, torch.float32).contiguous()  # noqa: E731
-    return targets.to(dev, torch.long).contiguous(), vec(advantages), vec(old_logp), vec(ref_logp), mask
+    return (targets.to(dev, torch.long).contiguous(), vec(advantages), vec(old_logp),
+            vec(ref_logp), mask)
 
 
-def grpo_token_loss(logits, targets, advantages, old_logp, ref_logp=None, mask=None, *, eps_low=0.2, eps_high=0.2,
-                    beta=0.0, temperature=1.0, entropy_coef=0.0, chunk_size=None) -> GRPOLossOutput:
+def grpo_token_loss(logits, targets, advantages, old_logp, ref_logp=None, mask=None, *,
+                    eps_low=0.2, eps_high=0.2, beta=0.0, temperature=1.0, entropy_coef=0.0,
+                    chunk_size=None) -> GRPOLossOutput:
     """Per-token GRPO loss. logits (N, V) any float dtype; targets (N,) long; advantages, old_logp,
     ref_logp (N,) fp32 (ref_logp None: no KL, beta ignored); mask (N,) bool or None. chunk_size:
     rows per chunk in the reference. The caller aggregates: (out.loss * weights).sum(); the backward
@@ -278,7 +285,8 @@ def grpo_loss_and_grad(logits, targets, advantages, old_logp, weights, ref_logp=
     the forward, returns (GRPOLossOutput, d sum(weights * loss) / d logits) from one kernel: ~2
     passes over the logits instead of 3 (kernels/README.md). Used by bench/loss.py to compare the
     two designs."""
-    assert _load_extension() is not None and logits.is_cuda, f"fused kernel unavailable ({_ext_reason})"
+    assert _load_extension() is not None and logits.is_cuda, (
+        f"fused kernel unavailable ({_ext_reason})")
     targets, advantages, old_logp, ref_logp, mask = _prepare(logits, targets, advantages, old_logp,
                                                              ref_logp, mask)
     weights = weights.to(logits.device, torch.float32).contiguous()

@@ -82,7 +82,8 @@ def read_jsonl(path: str) -> list[dict]:
     return rows
 
 
-def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step", title: str = "") -> None:
+def plot_metrics(jsonl_path: str, png_path: str, keys: list[str], x: str = "step",
+                 title: str = "") -> None:
     """One panel per key, against x; keys missing from the log are skipped."""
     if not is_main():
         return
@@ -123,7 +124,8 @@ def step_header(terms=()) -> str:
             f"{'ent':>5} "
             f"{'gnorm':>5} {'len':>5} {'max':>4} {'trunc':>5} {'aha':>5} {'mix':>5} {'gen_s':>5} "
             f"{'upd_s':>5} "
-            f"{'tok/s':>6}" + "".join(f" {_term_label(t):>{_term_width(t)}}" for t in extra_terms(terms)))
+            f"{'tok/s':>6}"
+            + "".join(f" {_term_label(t):>{_term_width(t)}}" for t in extra_terms(terms)))
 
 
 STEP_HEADER = step_header()  # a run rewarded by accuracy and format only
@@ -141,7 +143,8 @@ def format_step(row: dict, terms=()) -> str:
             f"{pct('trunc_rate'):5.1f} "
             f"{pct('aha_rate'):5.1f} {pct('lang_mix_rate'):5.1f} {row['seconds_gen']:5.1f} "
             f"{row.get('seconds_update', 0):5.1f} {row['tokens_per_s']:6.0f}"
-            + "".join(f" {_term_value(row.get(f'r_{t}'), _term_width(t))}" for t in extra_terms(terms)))
+            + "".join(f" {_term_value(row.get(f'r_{t}'), _term_width(t))}"
+                      for t in extra_terms(terms)))
 
 
 def reward_terms_summary(rows: list[dict], terms) -> dict:

@@ -47,7 +47,8 @@ def lr_at(step: int, cfg) -> float:
     if step < decay_start:
         return cfg.lr
     progress = (step - decay_start) / decay_steps
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return cfg.lr * (cfg.min_lr_frac
+                     + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def set_lr(optimizer, lr: float) -> None:

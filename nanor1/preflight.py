@@ -16,11 +16,11 @@ The checklist:
   process split    pretraining/SFT batch_size and GRPO prompts_per_step are multiples of the number
                    of processes (every rank trains on an equal share; GRPO keeps whole groups on one
                    rank)
-  sequence budget  the longest prompt a run can draw (the R1-Zero template, every family, difficulty and language
-                   it samples or evaluates) + max_new_tokens <= the model's max_seq_len. Otherwise
-                   the sampler cuts EVERY row of a batch holding a long prompt to what is left (it
-                   never writes past the RoPE table), or refuses a prompt longer than the context;
-                   both would show up minutes into a run.
+  sequence budget  the longest prompt a run can draw (the R1-Zero template, every family, difficulty
+                   and language it samples or evaluates) + max_new_tokens <= the model's
+                   max_seq_len. Otherwise the sampler cuts EVERY row of a batch holding a long
+                   prompt to what is left (it never writes past the RoPE table), or refuses a prompt
+                   longer than the context; both would show up minutes into a run.
   pretraining      seq_len <= the model's max_seq_len
   GRPO             GRPOConfig.resolved(): loss_type, scale_rewards, the --rewards modules (imported)
                    and the reward weights (every name a reward that takes (completion, problem)),
@@ -68,7 +68,8 @@ def splits(setting: str, n: int, why: str) -> None:
 # the sequence budget: the longest prompt
 
 @functools.lru_cache(maxsize=None)
-def longest_prompt(families: tuple, difficulties: tuple, langs: tuple = LANGS) -> tuple[int, Problem]:
+def longest_prompt(families: tuple, difficulties: tuple,
+                   langs: tuple = LANGS) -> tuple[int, Problem]:
     """(tokens, problem) of the longest R1-Zero prompt over every (family, difficulty, language)
     given.
 
@@ -87,7 +88,8 @@ def longest_prompt(families: tuple, difficulties: tuple, langs: tuple = LANGS) -
     return best
 
 
-def budget_shortfall(max_new_tokens: int, model: ModelConfig, families, difficulties, what: str) -> str | None:
+def budget_shortfall(max_new_tokens: int, model: ModelConfig, families, difficulties,
+                     what: str) -> str | None:
     """None if every prompt of `what` leaves max_new_tokens under the model's max_seq_len, else why
     not."""
     n, p = longest_prompt(tuple(families), tuple(difficulties))
@@ -120,7 +122,8 @@ def model_config_of(path: str) -> ModelConfig | None:
     if not os.path.isfile(path):
         return None
     try:
-        return ModelConfig(**torch.load(path, map_location="cpu", weights_only=True, mmap=True)["model_config"])
+        return ModelConfig(**torch.load(path, map_location="cpu", weights_only=True,
+                                        mmap=True)["model_config"])
     except Exception:
         return None
 
@@ -162,8 +165,8 @@ def check_grpo(gcfg, model: ModelConfig, where: str = "--", budget_check: bool =
                parse_difficulties(c.difficulties), "GRPO sampling", where + "max_new_tokens")
 
 
-def check_eval(model: ModelConfig, max_new_tokens: int, families=FAMILIES, difficulties=DIFFICULTIES,
-               setting: str = "--max_new_tokens", **sizes) -> None:
+def check_eval(model: ModelConfig, max_new_tokens: int, families=FAMILIES,
+               difficulties=DIFFICULTIES, setting: str = "--max_new_tokens", **sizes) -> None:
     """The held-out evaluation (nanor1/evaluate.py): its sizes (named as the caller's flags) and
     budget."""
     positive(**sizes)

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from nanor1 import preflight
-from nanor1.checkpoint import CheckpointError, build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.checkpoint import (CheckpointError, build_model, load_checkpoint, rng_state,
+                               save_checkpoint, set_rng_state)
 from nanor1.config import apply_preset, parse_with_preset
 from nanor1.corpus import CorpusMix, make_document
 from nanor1.distributed import (all_reduce, amp_dtype, autocast_for, barrier, cleanup, ddp,
@@ -177,7 +178,8 @@ def make_batch(step: int, cfg: PretrainConfig, tok, mix: CorpusMix) -> torch.Ten
 VERDICT_WORDS = {"yes": "no", "no": "yes", "对": "不对", "不对": "对"}
 
 
-def verdict_probe_docs(tok, max_len: int, n_docs: int = 96, seed: int = 0) -> list[tuple[list[int], list]]:
+def verdict_probe_docs(tok, max_len: int, n_docs: int = 96,
+                       seed: int = 0) -> list[tuple[list[int], list]]:
     """[(token ids, [(position of a verdict's first token, right id, wrong id)])] for n_docs
     held-out searches."""
     rng = random.Random(seed)
@@ -193,7 +195,8 @@ def verdict_probe_docs(tok, max_len: int, n_docs: int = 96, seed: int = 0) -> li
             cut = m.start(3) - (text[m.start(3) - 1] == " ")
             ids += tok.encode(text[at:cut])
             word = text[cut:m.end(3)]
-            right, wrong = tok.encode(word)[0], tok.encode(word.replace(m.group(3), VERDICT_WORDS[m.group(3)]))[0]
+            right, wrong = (tok.encode(word)[0],
+                            tok.encode(word.replace(m.group(3), VERDICT_WORDS[m.group(3)]))[0])
             checks.append((len(ids), right, wrong))
             at = cut
         ids += tok.encode(text[at:])
@@ -212,8 +215,8 @@ def probe(model, docs, batch, device, autocast) -> dict:
     with autocast:
         logits = model(x).float()                                                      # (N, T, V)
         val_logits = model(batch[:, :-1].to(device)).float()
-    right = [bool(logits[i, pos - 1, r] > logits[i, pos - 1, w]) for i, (_, checks) in enumerate(docs)
-             for pos, r, w in checks]
+    right = [bool(logits[i, pos - 1, r] > logits[i, pos - 1, w])
+             for i, (_, checks) in enumerate(docs) for pos, r, w in checks]
     val_loss = F.cross_entropy(val_logits.flatten(0, 1), batch[:, 1:].to(device).flatten()).item()
     model.train()
     return {"verdict_acc": sum(right) / max(1, len(right)), "val_loss": val_loss}
@@ -287,9 +290,11 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
     fwd = ddp(model)  # model itself stays unwrapped: checkpoints hold its plain state_dict
     fwd = torch.compile(fwd) if cfg.compile and can_compile(device) else fwd
     bf16 = bf16_autocast(cfg, device, quiet)
-    autocast = torch.autocast(torch.device(device).type, torch.bfloat16) if bf16 else autocast_for(device)
+    autocast = (torch.autocast(torch.device(device).type, torch.bfloat16) if bf16
+                else autocast_for(device))
     if cfg.probe_every:  # made once: the same held-out documents and corpus batch at every probe
-        probe_docs, probe_batch = verdict_probe_docs(tok, model_cfg.max_seq_len), make_batch(-1, cfg, tok, mix)
+        probe_docs, probe_batch = (verdict_probe_docs(tok, model_cfg.max_seq_len),
+                                   make_batch(-1, cfg, tok, mix))
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M params on {device} x {world()}: "
               f"{cfg.steps} steps x "
@@ -344,11 +349,10 @@ def pretrain(cfg: PretrainConfig, mix: CorpusMix | None = None, quiet: bool = Fa
             if not quiet:
                 eta = (cfg.steps - step - 1) * dt / max(1, step + 1 - start)
                 bar.write(f"step {step + 1:5d}/{cfg.steps} | loss {loss.item():6.3f} | lr "
-                          f"{row['lr']:.2e} | "
-                      f"gnorm {grad_norm.item():5.2f} | {row['tokens_per_s']:7.0f} tok/s | eta "
-                      f"{eta:5.0f}s"
-                          + (f" | val {row['val_loss']:.3f} | verdicts {row['verdict_acc']:5.1%}" if "val_loss" in row
-                             else ""))
+                          f"{row['lr']:.2e} | gnorm {grad_norm.item():5.2f} | "
+                          f"{row['tokens_per_s']:7.0f} tok/s | eta {eta:5.0f}s"
+                          + (f" | val {row['val_loss']:.3f} | verdicts {row['verdict_acc']:5.1%}"
+                             if "val_loss" in row else ""))
         if (step + 1) % cfg.ckpt_every == 0:
             save(step + 1)
     bar.close()

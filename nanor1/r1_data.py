@@ -50,7 +50,8 @@ def sft_example(problem, response: str) -> dict:
             "difficulty": problem.difficulty, "lang": problem.lang}
 
 
-def cold_start_example(problem, rng: random.Random, habits: Habits = COLD_START_HABITS) -> dict | None:
+def cold_start_example(problem, rng: random.Random,
+                       habits: Habits = COLD_START_HABITS) -> dict | None:
     """{"prompt", "response", ...} or None if the trace is not a single-language, well-formed answer
     that is either correct or a countdown search that used up its tries and says so (its answer is
     then its last, wrong, try)."""
@@ -97,7 +98,8 @@ def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3,
     return out, dict(stats)
 
 
-def general_examples(n: int, seed: int = 0, families=GENERAL_FAMILIES, zh: float = 0.3) -> list[dict]:
+def general_examples(n: int, seed: int = 0, families=GENERAL_FAMILIES,
+                     zh: float = 0.3) -> list[dict]:
     """Non-reasoning SFT data (stage 3): reference responses to train-split problems of the general
     families."""
     rng = random.Random(seed)

@@ -70,9 +70,11 @@ def image_html(path: str, caption: str) -> str:
 
 def table_html(rows: dict, columns) -> str:
     """rows: name -> metrics dict; columns: (key, label, is_pct). Names and labels are escaped."""
-    head = "<tr><th></th>" + "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns) + "</tr>"
+    head = ("<tr><th></th>" + "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in columns)
+            + "</tr>")
     body = "".join(f"<tr><th>{html.escape(str(name))}</th>"
-                   + "".join(f'<td class="num">{pct(r.get(k), p)}</td>' for k, _, p in columns) + "</tr>"
+                   + "".join(f'<td class="num">{pct(r.get(k), p)}</td>' for k, _, p in columns)
+                   + "</tr>"
                    for name, r in rows.items())
     return f"<table>{head}{body}</table>"
 
@@ -81,10 +83,12 @@ def picture_html(checks: list[dict]) -> str:
     """train_r1's checks of the paper's stage-by-stage picture (nanor1/r1_report.py): one row
     each."""
     rows = "".join(f"<tr><td>{html.escape(c['row'])}</td><td>{html.escape(c['claim'])}</td>"
-                   f"<td>{html.escape(c['verdict'])}</td><td>{html.escape(c['numbers'])}</td></tr>" for c in checks)
+                   f"<td>{html.escape(c['verdict'])}</td><td>{html.escape(c['numbers'])}</td></tr>"
+                   for c in checks)
     return ("<p>Each difference is paired over the same held-out problems, +- its 95% "
             "interval.</p><table>"
-            "<tr><th>stage</th><th>check</th><th>verdict</th><th>measured</th></tr>" + rows + "</table>")
+            "<tr><th>stage</th><th>check</th><th>verdict</th><th>measured</th></tr>"
+            + rows + "</table>")
 
 
 def response_text_html(text: str) -> str:
@@ -108,7 +112,8 @@ def rewards_html(rewards: dict) -> str:
     weights, terms = rewards.get("weights", {}), rewards.get("terms", {})
     num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     total = " + ".join(f"{w:g} x {name}" for name, w in weights.items())
-    head = "<tr><th>term</th><th>weight</th><th>first step</th><th>last step</th><th>mean over the run</th></tr>"
+    head = ("<tr><th>term</th><th>weight</th><th>first step</th><th>last step</th>"
+            "<th>mean over the run</th></tr>")
     # noqa: E731
     cells = lambda name: "".join(f'<td class="num">{num(terms.get(name, {}).get(k))}</td>'
                                  for k in ("first", "last", "mean"))
@@ -135,8 +140,8 @@ def sample_html(s: dict, label: str, anchor: str) -> str:
     verdict = (f'<span class="ok">&#10003; {html.escape(mark)}</span>' if correct
                else f'<span class="bad">&#10007; {html.escape(mark)}</span>')
     facts = [verdict] + ([f"{int(s['len'])} tokens"] if s.get("len") is not None else [])
-    facts.append(f'<span class="badge">{n_aha} self-correction{"s" if n_aha != 1 else ""}</span>' if n_aha
-                 else "no self-correction")
+    facts.append(f'<span class="badge">{n_aha} self-correction{"s" if n_aha != 1 else ""}</span>'
+                 if n_aha else "no self-correction")
     return (f'<div class="resp {"right" if correct else "wrong"}" id="{anchor}">'
             f'<div class="head">{html.escape(label)} &middot; {" &middot; ".join(facts)}</div>'
             f'<div class="q">{html.escape(s.get("question", ""))}</div>'
@@ -168,9 +173,12 @@ def samples_html(sections: list[tuple[str, str, list]]) -> str:
                              f'<a href="#{anchor}" '
                              f'class="{"ok" if s.get("correct") else "bad"}">{sign}{aha}</a>')
         grid.append(f'<tr><th><a href="#e{i}">{html.escape(heading)}</a></th>'
-                    + "".join(f"<td>{cells.get(j, '')}</td>" for j in range(len(questions))) + "</tr>")
+                    + "".join(f"<td>{cells.get(j, '')}</td>" for j in range(len(questions)))
+                    + "</tr>")
         blocks.append("".join(block))
-    legend = ("<p>" + "<br>".join(f"Q{j + 1}: {html.escape(str(q))}" for j, q in enumerate(questions)) + "</p>")
+    legend = ("<p>"
+              + "<br>".join(f"Q{j + 1}: {html.escape(str(q))}" for j, q in enumerate(questions))
+              + "</p>")
     return f'<table class="grid">{"".join(grid)}</table>{legend}' + "".join(blocks)
 
 
@@ -185,8 +193,10 @@ def zero_sections(summary: dict) -> tuple[str, list]:
     table = table_html(rows, ZERO_COLUMNS)
     groups = [(g, name) for g in GROUPS for name in base.get(g, {})]
     if groups:
-        cols = [(f"{g}/{name}", f"{'' if g == 'by_family' else g[3:] + ' '}{name}", True) for g, name in groups]
-        flat = {k: {f"{g}/{n}": r.get(g, {}).get(n, {}).get("pass@1") for g, n in groups} for k, r in rows.items()}
+        cols = [(f"{g}/{name}", f"{'' if g == 'by_family' else g[3:] + ' '}{name}", True)
+                for g, name in groups]
+        flat = {k: {f"{g}/{n}": r.get(g, {}).get(n, {}).get("pass@1") for g, n in groups}
+                for k, r in rows.items()}
         table += "<p>pass@1 by family, difficulty and prompt language:</p>" + table_html(flat, cols)
     sections = [(f"step {p.get('step')}",
                  f"pass@1 {pct(p.get('pass@1'))}, aha {pct(p.get('aha_rate'))}, mean length "

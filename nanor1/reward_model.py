@@ -80,7 +80,8 @@ class RewardModel(nn.Module):
         return ids, pad, torch.tensor([ids.size(1) - n for n in lens], device=ids.device)
 
     @torch.no_grad()
-    def score(self, tok, prompts: list[str], responses: list[str], batch_size: int = 64) -> torch.Tensor:
+    def score(self, tok, prompts: list[str], responses: list[str],
+              batch_size: int = 64) -> torch.Tensor:
         was = self.training
         self.eval()
         out = []
@@ -115,7 +116,9 @@ def rejected_response(problem, rng: random.Random, flaw: str) -> str:
     if flaw == "cut_short":
         return format_response(think, answer[:max(1, len(answer) // 2)].rstrip())
     if flaw == "think_language":
-        other = trace_parts(dataclasses.replace(problem, lang="zh" if problem.lang == "en" else "en"), rng, Habits())[0]
+        other = trace_parts(dataclasses.replace(problem,
+                                                lang="zh" if problem.lang == "en" else "en"),
+                            rng, Habits())[0]
         return format_response(other, answer)
     cut = rng.choice(("no_answer_tag", "no_think", "trailing"))
     if cut == "no_answer_tag":
@@ -138,8 +141,9 @@ def preference_pairs(rng: random.Random, n: int, split: str = "train") -> list[d
 
 
 @torch.no_grad()
-def policy_pairs(policy, tok, rng: random.Random, n_prompts: int, k: int = 4, temperature: float = 1.0,
-                 max_new_tokens: int = 200, split: str = "train") -> list[dict]:
+def policy_pairs(policy, tok, rng: random.Random, n_prompts: int, k: int = 4,
+                 temperature: float = 1.0, max_new_tokens: int = 200,
+                 split: str = "train") -> list[dict]:
     """Pairs of the policy's own responses to general problems of `split`: k samples a prompt, and
     for each prompt with both a right and a wrong answer among them (the exact checker as the
     labeller), up to min(right, wrong) pairs, each sample used once, flaw "policy". A reward model
@@ -195,7 +199,8 @@ def pair_accuracy(rm: RewardModel, pairs: list[dict], tok=None) -> dict:
     return out
 
 
-def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=None, quiet=False) -> dict:
+def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=None,
+                       quiet=False) -> dict:
     """Bradley-Terry training over the pairs; returns {"loss", "steps", "seconds"}."""
     tok = get_tokenizer()
 
@@ -209,7 +214,8 @@ def train_reward_model(rm: RewardModel, pairs: list[dict], cfg: RMConfig, log=No
     return fit(rm, pairs, batch_loss, cfg, "reward model", log, quiet)
 
 
-def fit(model: nn.Module, items: list, batch_loss, cfg: RMConfig, name: str, log=None, quiet=False) -> dict:
+def fit(model: nn.Module, items: list, batch_loss, cfg: RMConfig, name: str, log=None,
+        quiet=False) -> dict:
     """AdamW over shuffled minibatches of items for cfg.epochs, gradients clipped; batch_loss(batch)
     -> (loss, batch accuracy). The loop of every scorer trained here (this reward model,
     baselines/learned_prm.py's PRM). Returns {"loss", "steps", "seconds"}."""
@@ -222,7 +228,8 @@ def fit(model: nn.Module, items: list, batch_loss, cfg: RMConfig, name: str, log
         order = list(range(len(items)))
         rng.shuffle(order)
         for b in range(steps_per_epoch):
-            loss, acc = batch_loss([items[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
+            loss, acc = batch_loss(
+                [items[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -186,7 +186,8 @@ LOOP_REPEATS = 3  # the same sentence this many times in a row is a sampling loo
 
 def is_looping(text) -> bool:
     """True if one sentence repeats LOOP_REPEATS times in a row (degenerate repetition)."""
-    sentences = [s.strip() for s in _SENTENCE_SPLIT_RE.split(text if isinstance(text, str) else "") if s.strip()]
+    sentences = [s.strip() for s in _SENTENCE_SPLIT_RE.split(text if isinstance(text, str) else "")
+                 if s.strip()]
     run = 1
     for a, b in zip(sentences, sentences[1:]):
         run = run + 1 if a == b else 1
@@ -283,5 +284,6 @@ def parse_weights(text: str) -> dict[str, float]:
         try:
             out[name] = float(w or 1.0)
         except ValueError:
-            raise SystemExit(f"error: --reward_weights: weight of {name!r} is not a number: {w!r}") from None
+            raise SystemExit(
+                f"error: --reward_weights: weight of {name!r} is not a number: {w!r}") from None
     return out

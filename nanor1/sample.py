@@ -2,7 +2,8 @@
 
     python -m nanor1.sample --ckpt=out/zero/model.pt       # a held-out countdown problem, 4 samples
     python -m nanor1.sample --ckpt=out/zero/best.pt --family=linear --difficulty=2 --lang=zh --n=8
-    python -m nanor1.sample --ckpt=out/base_cpu/model.pt --question="Using the numbers 3 5 7, reach the target 22"
+    python -m nanor1.sample --ckpt=out/base_cpu/model.pt \
+        --question="Using the numbers 3 5 7, reach the target 22"
     python -m nanor1.sample --ckpt=out/r1/stage2_reasoning_rl/model.pt --interactive   # keep asking
 
 Every checkpoint the project writes holds a language model: the base (nanor1.pretrain), train_zero's
@@ -30,7 +31,8 @@ from nanor1.distributed import init_distributed
 from nanor1.evaluate import response_mark
 from nanor1.rewards import aha_spans, extract_answer, format_ok
 from nanor1.sampler import SamplingParams, generate
-from nanor1.tasks import DIFFICULTIES, FAMILIES, LANGS, R1_TEMPLATE, format_prompt, sample_problem, verify
+from nanor1.tasks import (DIFFICULTIES, FAMILIES, LANGS, R1_TEMPLATE, format_prompt, sample_problem,
+                          verify)
 from nanor1.tokenizer import get_tokenizer
 
 
@@ -72,7 +74,8 @@ def paint(text: str, code: str, color: bool) -> str:
     return f"{code}{text}{RESET}" if color else text
 
 
-def response_block(i: int, n: int, text: str, n_tokens: int, truncated: bool, problem, color: bool) -> str:
+def response_block(i: int, n: int, text: str, n_tokens: int, truncated: bool, problem,
+                   color: bool) -> str:
     """One judged response: a header line (verdict, length, self-corrections), then the text."""
     correct = None if problem is None else verify(problem, extract_answer(text))
     mark = response_mark(correct, format_ok(text))
@@ -81,10 +84,12 @@ def response_block(i: int, n: int, text: str, n_tokens: int, truncated: bool, pr
     facts = [paint(mark, BOLD + code, color),
              f"{n_tokens} tokens" + (" (cut at max_new_tokens)" if truncated else ""),
              f"{n_aha} self-correction{'s' if n_aha != 1 else ''}"]
-    return f"--- sample {i + 1}/{n}: " + " | ".join(facts) + "\n" + highlight_aha(text.strip(), color)
+    return (f"--- sample {i + 1}/{n}: " + " | ".join(facts) + "\n"
+            + highlight_aha(text.strip(), color))
 
 
-def ask(model, tok, question: str, problem, cfg: SampleConfig, gen: torch.Generator, color: bool) -> list[str]:
+def ask(model, tok, question: str, problem, cfg: SampleConfig, gen: torch.Generator,
+        color: bool) -> list[str]:
     """Sample cfg.n responses to one question (problem: the held-out Problem it is, or None) and
     print them."""
     prompt = format_prompt(problem) if problem is not None else R1_TEMPLATE.format(prompt=question)
@@ -136,7 +141,8 @@ def main(argv):
         raise SystemExit(f"error: {e}") from None
     model.eval()
     color = cfg.color == "always" or (cfg.color == "auto" and sys.stdout.isatty())
-    rng, gen = random.Random(cfg.seed), torch.Generator(next(model.parameters()).device).manual_seed(cfg.seed)
+    rng, gen = (random.Random(cfg.seed),
+                torch.Generator(next(model.parameters()).device).manual_seed(cfg.seed))
     print(f"{cfg.ckpt}: {model.num_params() / 1e6:.2f}M parameters; {cfg.n} samples per question "
           "at "
           f"T={cfg.temperature}, top-p {cfg.top_p}, at most {cfg.max_new_tokens} new tokens")

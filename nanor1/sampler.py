@@ -20,7 +20,8 @@ it), a completion mask, two kinds of log-probs of the sampled tokens, and a fini
 "length"):
     logprobs           log pi(token) under the model itself: softmax(logits), temperature 1, no
                        truncation
-    sampling_logprobs  log-prob under the distribution actually sampled: softmax(logits / T) after top-k / top-p
+    sampling_logprobs  log-prob under the distribution actually sampled: softmax(logits / T) after
+                       top-k / top-p
 """
 from dataclasses import dataclass, field
 
@@ -57,7 +58,8 @@ class Generation:
         return self.mask.sum(1)
 
     def completions(self, tokenizer) -> list[str]:
-        return [tokenizer.decode(t[m].tolist(), skip_special=True) for t, m in zip(self.tokens, self.mask)]
+        return [tokenizer.decode(t[m].tolist(), skip_special=True)
+                for t, m in zip(self.tokens, self.mask)]
 
 
 def left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +82,8 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator=None):
     model_logp = F.log_softmax(logits, dim=-1)                                        # (B, V)
     if params.temperature <= 0:
         token = logits.argmax(-1)
-        return token, model_logp.gather(1, token[:, None])[:, 0], torch.zeros_like(token, dtype=torch.float)
+        return (token, model_logp.gather(1, token[:, None])[:, 0],
+                torch.zeros_like(token, dtype=torch.float))
     # ids: the candidates' token ids (None: all V, in order)
     z, ids = logits / params.temperature, None
     if params.top_k and params.top_k < z.size(-1):
@@ -113,8 +116,9 @@ def inverse_cdf(weights: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model, prompts: list[list[int]], num_samples: int = 1, params: SamplingParams = SamplingParams(),
-             *, pad_id: int, eos_id: int, generator: torch.Generator | None = None, decode=None,
+def generate(model, prompts: list[list[int]], num_samples: int = 1,
+             params: SamplingParams = SamplingParams(), *, pad_id: int, eos_id: int,
+             generator: torch.Generator | None = None, decode=None,
              compact_fraction: float = 0.25, on_finished=None) -> Generation:
     """Sample `num_samples` completions for each prompt. See the module docstring.
     on_finished(n): called with the number of rows that just finished (a progress bar's update)."""

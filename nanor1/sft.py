@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from nanor1 import preflight
-from nanor1.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nanor1.checkpoint import (build_model, load_checkpoint, rng_state, save_checkpoint,
+                               set_rng_state)
 from nanor1.distributed import all_reduce, autocast_for, barrier, ddp, shard, world
 from nanor1.metrics import MetricsLog, plot_metrics
 from nanor1.optim import lr_at, make_optimizer
@@ -94,8 +95,8 @@ def batch_indices(n: int, step: int, cfg: SFTConfig) -> list[int]:
     return order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
 
 
-def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool = False, log_name: str = "sft",
-        quiet: bool = False) -> dict:
+def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool = False,
+        log_name: str = "sft", quiet: bool = False) -> dict:
     """Fine-tune `model` in place on examples [{"prompt", "response"}]; checkpoints to
     out_dir/model.pt (atomic, resumable). Returns {"steps", "examples", "dropped_too_long",
     "final_loss", "seconds"}."""
@@ -116,8 +117,10 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
     start = 0
     if resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path, map_location=device)
-        if ckpt.get("kind") == "sft" and ckpt.get("step", 0) < ckpt.get("config", {}).get("steps", 0):
-            model.load_state_dict(build_model(ckpt, ckpt_path, device, expect=model.cfg).state_dict())
+        if (ckpt.get("kind") == "sft"
+                and ckpt.get("step", 0) < ckpt.get("config", {}).get("steps", 0)):
+            model.load_state_dict(
+                build_model(ckpt, ckpt_path, device, expect=model.cfg).state_dict())
             optimizer.load_state_dict(ckpt["optimizer"])
             set_rng_state(ckpt["rng"])
             start = ckpt["step"]
@@ -169,8 +172,8 @@ def sft(model, examples: list[dict], cfg: SFTConfig, out_dir: str, resume: bool 
             log.write(row)
             if not quiet:
                 print(f"sft {step + 1:5d}/{cfg.steps} | epoch {row['epoch']:4.2f} | loss "
-                      f"{loss_val:6.3f} | "
-                      f"lr {row['lr']:.2e} | gnorm {row['grad_norm']:5.2f} | {row['seconds']:5.0f}s")
+                      f"{loss_val:6.3f} | lr {row['lr']:.2e} | gnorm {row['grad_norm']:5.2f} | "
+                      f"{row['seconds']:5.0f}s")
         if (step + 1) % cfg.ckpt_every == 0:
             save(step + 1)
     save(cfg.steps)

@@ -125,7 +125,8 @@ class Tokenizer:
         self.enc = tiktoken.Encoding(name="nanor1", pat_str=SPLIT_PATTERN, mergeable_ranks=ranks,
                                      special_tokens=self.special)
         self.vocab_size = n + len(SPECIAL_TOKENS)
-        self.bos_id, self.eos_id, self.pad_id = self.special[BOS], self.special[EOS], self.special[PAD]
+        self.bos_id, self.eos_id, self.pad_id = (self.special[BOS], self.special[EOS],
+                                                 self.special[PAD])
         self.think_id, self.think_end_id = self.special[THINK], self.special[THINK_END]
         self.answer_id, self.answer_end_id = self.special[ANSWER], self.special[ANSWER_END]
 

@@ -112,7 +112,8 @@ def split_of(problem) -> str:
     return "heldout" if bucket < HELDOUT_PER_MILLE else "train"
 
 
-def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, split="train") -> Problem:
+def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None,
+                   split="train") -> Problem:
     """A random problem; family/difficulty/lang uniform if None. Rejection-samples until the problem
     is in `split` ("train", "heldout", or None for either)."""
     if split not in ("train", "heldout", None):
@@ -128,7 +129,8 @@ def sample_problem(rng: random.Random, family=None, difficulty=None, lang=None, 
             return p
 
 
-def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES, difficulties=DIFFICULTIES) -> list:
+def heldout_set(n_per_cell: int, seed: int = 1234, families=FAMILIES,
+                difficulties=DIFFICULTIES) -> list:
     """Fixed evaluation set: n_per_cell distinct held-out problems per (family, difficulty); every
     third one in Chinese. Deterministic in (n_per_cell, seed). A cell whose held-out space is
     smaller gives all it has (linear difficulty 1: 27 problems)."""

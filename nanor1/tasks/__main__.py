@@ -11,4 +11,5 @@ for family in FAMILIES:
     for difficulty in (1, 2, 3):
         for lang in LANGS:
             p = sample_problem(rng, family, difficulty, lang)
-            print(f"[{family} {difficulty} {lang}] {p.question}\n{solution_trace(p, rng, habits)}\n")
+            print(f"[{family} {difficulty} {lang}] {p.question}\n"
+                  f"{solution_trace(p, rng, habits)}\n")

@@ -6,8 +6,10 @@
 
 Trace notation, least significant column first; "write" shows all result digits so far, so the final
 number is copied from the last step instead of being read back in reverse (easier for a tiny model):
-    4721+389: 1+9=10 write 0 carry 1; 2+8+1=11 write 10 carry 1; 7+3+1=11 write 110 carry 1; 4+0+1=5 write 5110. so 4721+389=5110.
-    4721-389: 11-9=2 write 2 borrow 1; 12-1-8=3 write 32 borrow 1; 7-1-3=3 write 332; 4-0=4 write 4332. so ...
+    4721+389: 1+9=10 write 0 carry 1; 2+8+1=11 write 10 carry 1; 7+3+1=11 write 110 carry 1;
+              4+0+1=5 write 5110. so 4721+389=5110.
+    4721-389: 11-9=2 write 2 borrow 1; 12-1-8=3 write 32 borrow 1; 7-1-3=3 write 332;
+              4-0=4 write 4332. so ...
     47*8: 7*8=56 write 6 carry 5; 4*8+5=37 write 376. so 47*8=376.
 3-digit * 2-digit: two rows (each as above), the second times 10, then their column-wise sum. With
 prob. check_inverse the result is checked by the inverse operation ("check: 5110-389=4721 vs 4721:
@@ -92,7 +94,8 @@ def _add_columns(a, b, w, slip=None):
         if i < n - 1:
             written = f"{s % 10}{written}"
             carry = s // 10
-            out.append(f"{lhs}={s} {w['write']} {written}" + (f" {w['carry']} {carry}" if carry else ""))
+            out.append(f"{lhs}={s} {w['write']} {written}"
+                       + (f" {w['carry']} {carry}" if carry else ""))
         else:
             written = f"{s}{written}"
             out.append(f"{lhs}={s} {w['write']} {written}")
@@ -126,7 +129,8 @@ def _mul1_columns(a, d, w, slip=None):
             p = max(0, p + slip[1])
         if i < len(da) - 1:
             written, carry = f"{p % 10}{written}", p // 10
-            out.append(f"{lhs}={p} {w['write']} {written}" + (f" {w['carry']} {carry}" if carry else ""))
+            out.append(f"{lhs}={p} {w['write']} {written}"
+                       + (f" {w['carry']} {carry}" if carry else ""))
         else:
             written = f"{p}{written}"
             out.append(f"{lhs}={p} {w['write']} {written}")
@@ -153,10 +157,9 @@ def _work(data, lang, slip=None) -> tuple[str, int]:
         c1, r1 = _mul1_columns(a, b % 10, w, on(0))
         c2, r2 = _mul1_columns(a, b // 10, w, on(1))
         cols, r = _add_columns(r1, r2 * 10, w, on(2))
-        body = (f"{a}*{b % 10}{w['colon']}" + w["semi"].join(c1) + w["end"] + " "
-                                                                              f"{a}*{b // 10}{w['colon']}"
-                + w["semi"].join(c2) + w["end"] + f" {r2}*10={r2 * 10}{w['end']} "
-                                                  f"{r1}+{r2 * 10}{w['colon']}"
+        body = (f"{a}*{b % 10}{w['colon']}" + w["semi"].join(c1) + w["end"]
+                + f" {a}*{b // 10}{w['colon']}" + w["semi"].join(c2) + w["end"]
+                + f" {r2}*10={r2 * 10}{w['end']} {r1}+{r2 * 10}{w['colon']}"
                 + w["semi"].join(cols))
         return f"{body}{w['end']} {w['so']} {a}{op}{b}={r}{w['end']}", r
     return f"{w['semi'].join(cols)}{w['end']} {w['so']} {a}{op}{b}={r}{w['end']}", r
@@ -172,10 +175,12 @@ def _check(data, r, lang) -> tuple[str, bool]:
         lhs, back = f"{r}+{b}", Fraction(r + b)
     else:
         lhs, back = f"{r}/{b}", Fraction(r, b)
-    q, rem = divmod(back.numerator, back.denominator) if back.denominator != 1 else (back.numerator, 0)
+    q, rem = (divmod(back.numerator, back.denominator) if back.denominator != 1
+              else (back.numerator, 0))
     shown = f"{q}+{rem}/{b}" if rem else f"{q}"  # a mixed number keeps the notation math-only
     ok = back == a
-    return f"{w['check']} {lhs}={shown} {w['vs']} {a}{w['colon']}{w['yes'] if ok else w['no']}{w['end']}", ok
+    return (f"{w['check']} {lhs}={shown} {w['vs']} {a}{w['colon']}"
+            f"{w['yes'] if ok else w['no']}{w['end']}", ok)
 
 
 def segments(data, rng: random.Random, habits):
@@ -195,7 +200,8 @@ def segments(data, rng: random.Random, habits):
     for attempt in ([slip, None] if slip else [None]):
         r = _work(data, "en", attempt)[1]
         # a recompute restates the problem locally, like countdown's retries (recipe §9 item 1)
-        prefix = {lang: (WORDS[lang]["wait"] + " " if steps else "") + f"{a}{op}{b}{WORDS[lang]['colon']}"
+        prefix = {lang: ((WORDS[lang]["wait"] + " " if steps else "")
+                         + f"{a}{op}{b}{WORDS[lang]['colon']}")
                   for lang in WORDS}
         steps.append({lang: prefix[lang] + _work(data, lang, attempt)[0] for lang in WORDS})
         if checking:

@@ -89,7 +89,8 @@ def render_try(nums, target, ops, retry: bool) -> dict:
     numstr, expr, hit = " ".join(map(str, nums)), expression(nums, ops), value == target
     en = (f"numbers {numstr}, target {target}: try {expr}: {', '.join(steps)}. "
           f"{value} vs {target}: {'yes' if hit else 'no'}.")
-    zh = f"数字 {numstr}，目标 {target}：试 {expr}：{'，'.join(steps)}。{value} 对 {target}：{'对' if hit else '不对'}。"
+    zh = (f"数字 {numstr}，目标 {target}：试 {expr}：{'，'.join(steps)}。"
+          f"{value} 对 {target}：{'对' if hit else '不对'}。")
     if retry:
         en, zh = "Wait, " + en, "等等，" + zh
     return {"en": en, "zh": zh}
@@ -118,7 +119,8 @@ def segments(data, rng: random.Random, habits):
         # (no draw at 0: corpora unchanged)
         free = habits.free_search > 0 and rng.random() < habits.free_search
         while ops not in hits and len(steps) < habits.max_tries:
-            neighbours = [ops[:i] + (o,) + ops[i + 1:] for i in range(len(ops)) for o in OPS if o != ops[i]]
+            neighbours = [ops[:i] + (o,) + ops[i + 1:] for i in range(len(ops)) for o in OPS
+                          if o != ops[i]]
             closer = [n for n in neighbours if _distance(n, hits) < _distance(ops, hits)]
             # a random move may take us one step further away, so it is allowed only while a hit
             # stays reachable afterwards: distance + 1 <= tries left after this one

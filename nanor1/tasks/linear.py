@@ -32,7 +32,8 @@ def generate(rng: random.Random, difficulty: int):
         a, x, b, c = rng.randint(2, 9), rng.randint(1, 12), rng.randint(1, 20), 0
     else:
         while True:
-            a, c = rng.choice([n for n in range(-9, 10) if n]), rng.choice([n for n in range(-9, 10) if n])
+            a, c = (rng.choice([n for n in range(-9, 10) if n]),
+                    rng.choice([n for n in range(-9, 10) if n]))
             x, b = rng.randint(-10, 10), rng.randint(-20, 20)
             if a != c and abs((a - c) * x + b) <= 60:
                 break
@@ -117,7 +118,8 @@ def _check(data, x, lang) -> tuple[str, bool]:
         rhs_txt = f"{c}*{_num(x)}" + (f"+{d}" if d > 0 else f"{d}" if d < 0 else "")
         shown += f"{w['comma']}{rhs_txt}={right}{w['comma']}{left}"
     ok = left == right
-    return f"{w['check']} {shown} {w['vs']} {right}{w['colon']}{w['yes'] if ok else w['no']}{w['end']}", ok
+    return (f"{w['check']} {shown} {w['vs']} {right}{w['colon']}"
+            f"{w['yes'] if ok else w['no']}{w['end']}", ok)
 
 
 def segments(data, rng: random.Random, habits):

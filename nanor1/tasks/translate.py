@@ -42,8 +42,8 @@ def longest_data(difficulty: int) -> list[tuple]:
     recompute, in both directions, then a fixed sample of generated steps: countdown's tries need
     solvable data, so they have no widest form."""
     every = Habits(retry_after_miss=1.0, check_inverse=1.0, slip_rate=1.0)
-    steps = [step for mod in (arithmetic, linear) for data in mod.longest_data(difficulty) for seed in range(12)
-             for step in mod.segments(data, random.Random(seed), every)[0]]
+    steps = [step for mod in (arithmetic, linear) for data in mod.longest_data(difficulty)
+             for seed in range(12) for step in mod.segments(data, random.Random(seed), every)[0]]
     exact = [(direction, step["en"], step["zh"]) for step in steps for direction in DIRECTIONS]
     rng = random.Random(f"longest/{difficulty}")
     return exact + [generate(rng, difficulty)[0] for _ in range(SAMPLED)]
