@@ -23,6 +23,7 @@ import torch
 import nanor1.loss
 import nanor1.pretrain as pretrain_mod
 import nanor1.r1_report
+from nanor1.config import apply_preset
 import nanor1.sampler as sampler
 import nanor1.sft
 import train_r1
@@ -182,16 +183,17 @@ def test_r1_preset_runs_every_stage(name, tmp_path, monkeypatch, logits_dtypes):
     p = train_r1.PRESETS[name]
     monkeypatch.setitem(train_r1.PRESETS, name, {**p, "grpo": {**p["grpo"], "prompts_per_step": 2}})
     out = tmp_path / "r1"
-    base = ["--base=scratch"] if p["base"] == "shipped" else []  # the shipped base is full-size (see zero_step)
-    base += ["--student_base=scratch"] if p.get("student_base") == "shipped" else []  # the shipped student too
+    rc = apply_preset(train_r1.R1Config(preset=name), train_r1.PRESETS, explicit=set())  # the preset's values
+    base = ["--base=scratch"] if rc.base == "shipped" else []  # the shipped base is full-size (see zero_step)
+    base += ["--student_base=scratch"] if rc.student_base == "shipped" else []  # the shipped student too
     train_r1.main([f"--preset={name}", f"--out_dir={out}", *base, "--cold_start_n=8", "--rl_steps=1", "--rs_prompts=2",
                    "--rs_k=2", "--general_n=4", "--rm_pairs=16", "--all_rl_steps=2", "--eval_n=1", "--eval_k=1",
-                   *(["--rm_policy_prompts=2"] if p.get("rm_policy_prompts") else [])])
+                   *(["--rm_policy_prompts=2"] if rc.rm_policy_prompts else [])])
     summary = json.loads((out / "summary.json").read_text())
     assert {"R1-Zero", "stage 1 cold start", "stage 2 reasoning RL", "stage 3 rejection SFT", "stage 4 all-scenario RL",
             "student distilled", "student R1-Zero RL"} <= set(summary["models"])
     for stage in train_r1.STAGE_DIRS.values():
         assert os.path.exists(out / stage / "stage.json"), stage
     assert summary["stages"]["2"]["grpo_config"]["max_new_tokens"] == p["grpo"]["max_new_tokens"]
-    assert summary["stages"]["4"]["grpo_config"]["overlong_buffer"] == p.get("overlong_buffer", 0)
+    assert summary["stages"]["4"]["grpo_config"]["overlong_buffer"] == rc.overlong_buffer
     assert logits_dtypes == pretraining_dtypes(p["pretrain"], dtype) | pretraining_dtypes(p["student"], dtype)
