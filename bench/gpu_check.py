@@ -285,15 +285,15 @@ def worker_eval(cfg: CheckConfig) -> None:
     without the process start and the checkpoint load."""
     import torch
 
-    import train_zero
     from nanor1.checkpoint import load_model
     from nanor1.evaluate import evaluate
     from nanor1.tokenizer import get_tokenizer
-    p, z = train_zero.PRESETS[cfg.preset], train_zero.ZeroConfig()
+    from nanor1.zero_presets import PRESETS
+    p = PRESETS[cfg.preset]
     model, _ = load_model(cfg.ckpt, "cuda")
     torch.cuda.synchronize()
     t0 = time.time()
-    r = evaluate(model, get_tokenizer(), n_per_cell=p["eval_n"], k=z.eval_k, temperature=z.eval_temperature,
+    r = evaluate(model, get_tokenizer(), n_per_cell=p["eval_n"], k=4, temperature=0.6,  # train_zero.py's
                  max_new_tokens=p["grpo"]["max_new_tokens"], seed=1234)
     torch.cuda.synchronize()
     print(json.dumps({"seconds": time.time() - t0, "n_problems": r["n_problems"], "n_responses": r["n_responses"],

@@ -16,17 +16,18 @@ Writes <run_dir>/aha_length.json and aha_length.png.
 import json
 import os
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-import train_zero  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from common import save_step_figure  # noqa: E402
 from nanor1.metrics import read_jsonl  # noqa: E402
@@ -63,7 +64,8 @@ def main(argv):
     summary_path = os.path.join(cfg.run_dir, "summary.json")
     if not os.path.exists(summary_path):
         print(f"no {summary_path}: running train_zero.py --preset={cfg.preset} --out_dir={cfg.run_dir}")
-        train_zero.main([f"--preset={cfg.preset}", f"--out_dir={cfg.run_dir}"])
+        subprocess.run([sys.executable, os.path.join(ROOT, "train_zero.py"), f"--preset={cfg.preset}",
+                        f"--out_dir={cfg.run_dir}"], check=True)
     with open(summary_path) as f:
         s = json.load(f)
     curve, train = s["curve"], read_jsonl(os.path.join(cfg.run_dir, "train.jsonl"))

@@ -15,20 +15,22 @@ Writes <out_dir>/aha_source.json and aha_source.png (the two runs' held-out curv
 """
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-import train_zero  # noqa: E402
 from nanor1.config import parse_overrides  # noqa: E402
 from common import save_step_figure  # noqa: E402
 from nanor1.pretrain import PretrainConfig, pretrain, pretrain_finished  # noqa: E402
+from nanor1.zero_presets import PRESETS as ZERO_PRESETS  # noqa: E402
 
 KEYS = ("pass@1", "aha_rate", "mean_len", "format_rate", "truncation_rate", "acc_retry_after_miss",
         "acc_stop_after_miss")
@@ -48,7 +50,7 @@ def control_base(cfg: SourceConfig) -> str:
     if os.path.exists(path) and pretrain_finished(path):
         print(f"reusing the control base {path}")
         return path
-    recipe = train_zero.PRESETS[cfg.preset]["pretrain"]
+    recipe = ZERO_PRESETS[cfg.preset]["pretrain"]
     return pretrain(PretrainConfig(preset=recipe, out_dir=out, retry_after_miss=0.0, resume=os.path.exists(path)))
 
 
@@ -57,7 +59,8 @@ def r1_zero(cfg: SourceConfig, arm: str, base: str) -> dict:
     run_dir = cfg.retry_run if arm == "retry" and cfg.retry_run else os.path.join(cfg.out_dir, arm)
     summary = os.path.join(run_dir, "summary.json")
     if not os.path.exists(summary):
-        train_zero.main([f"--preset={cfg.preset}", f"--out_dir={run_dir}", *([f"--base={base}"] if base else [])])
+        subprocess.run([sys.executable, os.path.join(ROOT, "train_zero.py"), f"--preset={cfg.preset}",
+                        f"--out_dir={run_dir}", *([f"--base={base}"] if base else [])], check=True)
     else:
         print(f"reusing the finished run {run_dir}")
     with open(summary) as f:
