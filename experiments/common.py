@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from nanor1.base import resolve_base  # noqa: E402
 from nanor1.checkpoint import load_model  # noqa: E402
-from nanor1.config import parse_overrides  # noqa: E402
+from nanor1.config import parse_with_preset  # noqa: E402
 from nanor1.evaluate import evaluate  # noqa: E402
 from nanor1.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
 from nanor1.metrics import save_figure, write_atomic  # noqa: E402
@@ -45,10 +45,10 @@ class ExpConfig:
                                    # experiment's default, else out/base_<preset>/model.pt,
                                    # pretrained there if missing
     out_dir: str = ""              # "" = out/exp_<experiment>
-    steps: int = 0                 # RL steps per arm (0: the preset's)
-    seeds: int = 0                 # RL seeds per arm (0: the preset's)
-    eval_every: int = 0            # steps between held-out evaluations (0: the preset's)
-    eval_n_per_cell: int = 0       # held-out problems per (family, difficulty) (0: the preset's)
+    steps: int = 20                # RL steps per arm
+    seeds: int = 3                 # RL seeds per arm
+    eval_every: int = 10           # steps between held-out evaluations
+    eval_n_per_cell: int = 6       # held-out problems per (family, difficulty)
     eval_k: int = 4                # samples per problem
     fresh: bool = False            # ignore cached arm results
 
@@ -59,10 +59,10 @@ class ExpConfig:
 SMALL_WORLD = dict(beta=0.05, lr=2e-4, max_new_tokens=400, mask_truncated_completions=True,
                    difficulties="1,2", prompts_per_step=16, num_generations=8)
 PRESETS = {
-    "tiny": dict(pretrain="tiny", steps=2, seeds=1, eval_every=1, eval_n=1,
+    "tiny": dict(pretrain="tiny", steps=2, seeds=1, eval_every=1, eval_n_per_cell=1,
                  grpo=dict(prompts_per_step=2, num_generations=2, max_new_tokens=24,
                            micro_batch_rows=4)),
-    "cpu": dict(pretrain="cpu_v1", steps=20, seeds=3, eval_every=10, eval_n=6, grpo=SMALL_WORLD),
+    "cpu": dict(pretrain="cpu_v1", grpo=SMALL_WORLD),  # ExpConfig's defaults are the cpu preset's
 }
 # step-0 evaluation per (base, arm, evaluation size): identical for every seed of an arm
 _BASE_EVALS = {}
@@ -70,13 +70,8 @@ SCALARS = ("pass@1", "cons@k", "format_rate", "mean_len", "aha_rate", "truncatio
 
 
 def parse(argv, name: str) -> ExpConfig:
-    cfg = parse_overrides(ExpConfig(), argv)
-    if cfg.preset not in PRESETS:
-        raise SystemExit(f"error: --preset={cfg.preset!r}: choose one of {', '.join(PRESETS)}")
-    p = PRESETS[cfg.preset]
-    cfg.steps, cfg.seeds = cfg.steps or p["steps"], cfg.seeds or p["seeds"]
-    cfg.eval_every, cfg.eval_n_per_cell = (cfg.eval_every or p["eval_every"],
-                                           cfg.eval_n_per_cell or p["eval_n"])
+    """ExpConfig from the command line; the preset fills the fields the command line did not set."""
+    cfg, _ = parse_with_preset(ExpConfig(), argv, PRESETS)
     cfg.out_dir = cfg.out_dir or f"out/exp_{name}"
     os.makedirs(cfg.out_dir, exist_ok=True)
     return cfg

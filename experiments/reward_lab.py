@@ -46,7 +46,7 @@ import torch  # noqa: E402
 
 from nanor1 import cpu_threads  # noqa: E402
 from nanor1.base import resolve_base  # noqa: E402
-from nanor1.config import parse_overrides  # noqa: E402
+from nanor1.config import parse_with_preset  # noqa: E402
 from nanor1.evaluate import by_problem, paired_difference, response_mark  # noqa: E402
 from nanor1.grpo import GRPOConfig  # noqa: E402
 from nanor1.metrics import save_figure, write_atomic  # noqa: E402
@@ -82,14 +82,13 @@ def lab_config(cfg: LabConfig, arm: str, seed: int) -> GRPOConfig:
 
 def parse(argv) -> LabConfig:
     """LabConfig with train_zero.py's values of the preset (steps, evaluation size and interval)
-    and one seed; with --reward_weights, the arm "yours"."""
-    cfg = parse_overrides(LabConfig(), argv)
-    if cfg.preset not in ("cpu", "tiny"):
-        raise SystemExit(f"error: --preset={cfg.preset!r}: choose cpu or tiny")
-    p = PRESETS[cfg.preset]
-    cfg.steps, cfg.seeds = cfg.steps or p["grpo"]["steps"], cfg.seeds or 1
-    cfg.eval_every = cfg.eval_every or eval_interval(cfg.steps)
-    cfg.eval_n_per_cell = cfg.eval_n_per_cell or p["eval_n"]
+    and one seed, for every field the command line did not set; with --reward_weights, the arm
+    "yours"."""
+    lab_presets = {name: dict(steps=PRESETS[name]["grpo"]["steps"], seeds=1,
+                              eval_n_per_cell=PRESETS[name]["eval_n"]) for name in ("cpu", "tiny")}
+    cfg, explicit = parse_with_preset(LabConfig(), argv, lab_presets)
+    if "eval_every" not in explicit:
+        cfg.eval_every = eval_interval(cfg.steps)
     cfg.out_dir = cfg.out_dir or "out/exp_reward_lab"
     if cfg.rewards and not cfg.reward_weights:
         raise SystemExit("error: --rewards needs --reward_weights (the weights of your arm)")
