@@ -65,8 +65,16 @@ def _parse_value(key: str, text: str, kind):
 
 
 def field_comments(cls) -> dict[str, str]:
-    """{field: the trailing `# comment` of its line} from the dataclass's source ({} where the
-    source is missing)."""
+    """{field: the trailing `# comment` of its line} from the dataclass's source and its dataclass
+    bases' (a subclass's comment wins; {} where the source is missing)."""
+    inherited = {}
+    for base in reversed(cls.__mro__[1:]):
+        if dataclasses.is_dataclass(base):
+            inherited.update(field_comments(base))
+    return {**inherited, **_own_field_comments(cls)}
+
+
+def _own_field_comments(cls) -> dict[str, str]:
     try:
         tokens = list(tokenize.generate_tokens(
             io.StringIO(textwrap.dedent(inspect.getsource(cls))).readline))
