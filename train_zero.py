@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 from nanor1 import cpu_threads, preflight, reward_modules
 from nanor1.base import resolve_base
 from nanor1.checkpoint import CheckpointError, load_model
-from nanor1.config import apply_preset, help_text, parse_overrides, parse_overrides_multi
+from nanor1.config import (apply_preset, fill, flag_keys, help_text, parse_overrides,
+                           parse_overrides_multi)
 from nanor1.distributed import cleanup, init_distributed, is_main, world
 from nanor1.evaluate import evaluate, format_table
 from nanor1.grpo import GRPOConfig, GRPOTrainer
@@ -80,17 +81,13 @@ def parse(argv: list[str]) -> tuple[ZeroConfig, GRPOConfig]:
     values the chosen preset gives them."""
     if "-h" in argv or "--help" in argv:
         zcfg = parse_overrides(ZeroConfig(), [a for a in argv if a.startswith("--preset=")])
-        gcfg = GRPOConfig()
-        gcfg.preset = zcfg.preset  # named in help_text's header (GRPOConfig has no such field)
         print(help_text(zcfg, ZERO_FIELDS.get(zcfg.preset)) + "\n\n"
-              + help_text(gcfg, PRESETS.get(zcfg.preset, {}).get("grpo")))
+              + help_text(GRPOConfig(), PRESETS.get(zcfg.preset, {}).get("grpo"), zcfg.preset))
         raise SystemExit(0)
     zcfg, gcfg = parse_overrides_multi([ZeroConfig(), GRPOConfig()], argv)
-    explicit = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+    explicit = flag_keys(argv)
     apply_preset(zcfg, ZERO_FIELDS, explicit)  # an unknown --preset exits here, naming the choices
-    for k, v in PRESETS[zcfg.preset]["grpo"].items():  # the preset's GRPO values, unless flagged
-        if k not in explicit:
-            setattr(gcfg, k, v)
+    fill(gcfg, PRESETS[zcfg.preset]["grpo"], explicit)  # the preset's GRPO values, unless flagged
     return zcfg, gcfg
 
 

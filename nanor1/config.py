@@ -67,11 +67,11 @@ def _parse_value(key: str, text: str, kind):
 def field_comments(cls) -> dict[str, str]:
     """{field: the trailing `# comment` of its line} from the dataclass's source and its dataclass
     bases' (a subclass's comment wins; {} where the source is missing)."""
-    inherited = {}
-    for base in reversed(cls.__mro__[1:]):
-        if dataclasses.is_dataclass(base):
-            inherited.update(field_comments(base))
-    return {**inherited, **_own_field_comments(cls)}
+    comments = {}
+    for c in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(c):
+            comments.update(_own_field_comments(c))
+    return comments
 
 
 def _own_field_comments(cls) -> dict[str, str]:
@@ -97,11 +97,12 @@ def _own_field_comments(cls) -> dict[str, str]:
     return comments
 
 
-def help_text(cfg, preset: dict | None = None) -> str:
+def help_text(cfg, preset: dict | None = None, preset_name: str | None = None) -> str:
     """One line per field: flag, type, value (the preset's where it sets one, else cfg's) and
-    description."""
+    description. preset_name: the header's name of the preset (default: cfg.preset)."""
     hints, about = typing.get_type_hints(type(cfg)), field_comments(type(cfg))
-    values = f"preset {cfg.preset}" if preset is not None else "defaults"
+    name = preset_name or getattr(cfg, "preset", "")
+    values = f"preset {name}" if preset is not None else "defaults"
     lines = [f"options for {type(cfg).__name__} (--key=value; values: {values}):"]
     for f in dataclasses.fields(cfg):
         kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
@@ -115,6 +116,11 @@ def help_text(cfg, preset: dict | None = None) -> str:
 def _key(arg: str) -> str:
     """The field a `--key=value` flag names: '--out-dir=a' -> 'out_dir'."""
     return arg[2:].partition("=")[0].replace("-", "_")
+
+
+def flag_keys(argv: list[str]) -> set[str]:
+    """The fields the command line sets (whatever config they belong to)."""
+    return {_key(arg) for arg in argv if arg.startswith("--")}
 
 
 def parse_overrides(cfg, argv: list[str], allow_positional: bool = False):
@@ -171,8 +177,14 @@ def apply_preset(cfg, presets: dict, explicit: set | None = None):
         default = type(cfg)()
         explicit = {f.name for f in dataclasses.fields(cfg)
                     if getattr(cfg, f.name) != getattr(default, f.name)}
+    return fill(cfg, presets[cfg.preset], explicit)
+
+
+def fill(cfg, values: dict, explicit: set):
+    """cfg, changed in place: values[field] in every field of cfg not in `explicit`; keys that are
+    no fields of cfg are left to the caller."""
     names = {f.name for f in dataclasses.fields(cfg)}
-    for key, value in presets[cfg.preset].items():
+    for key, value in values.items():
         if key in names and key not in explicit:
             setattr(cfg, key, value)
     return cfg
@@ -182,7 +194,7 @@ def parse_with_preset(cfg, argv: list[str], presets: dict):
     """parse_overrides, then apply_preset: the flags first, the chosen preset fills the rest.
     Returns (cfg, the fields the flags set). --help prints each field with the value the chosen
     preset (or the default one) gives."""
-    explicit = {_key(arg) for arg in argv if arg.startswith("--")}
+    explicit = flag_keys(argv)
     if "-h" in argv or "--help" in argv:
         chosen = parse_overrides(dataclasses.replace(cfg), [a for a in argv if _key(a) == "preset"])
         print(help_text(chosen, presets.get(chosen.preset)))
