@@ -145,15 +145,16 @@ def stage_picture(models: dict, distill_seeds: list | None = None) -> list[dict]
 def family_check(models: dict, row: str, new: str, old: str, margin: float) -> dict | None:
     """No task family loses more than -margin points of pass@1 from old to new; the numbers name the
     worst."""
-    per = [compare(models, row, "", new, old, "pass@1", margin, family=f) for f in FAMILIES]
-    per = [c for c in per if c and c["n_problems"]]
+    per = {f: compare(models, row, "", new, old, "pass@1", margin, family=f) for f in FAMILIES}
+    per = {f: c for f, c in per.items() if c and c["n_problems"]}
     if not per:
         return None
-    worst = min(per, key=lambda c: c["diff"])
+    worst = min(per.values(), key=lambda c: c["diff"])
     return {**worst, "claim": f"no family loses more than {-100 * margin:.0f} points of pass@1",
-            "holds": all(c["holds"] for c in per), "decided": all(c["decided"] for c in per),
+            "holds": all(c["holds"] for c in per.values()),
+            "decided": all(c["decided"] for c in per.values()),
             "numbers": "worst " + worst["numbers"] + "; " + ", ".join(
-                f"{c['numbers'].split()[0]} {100 * c['diff']:+.1f}" for c in per)}
+                f"{f} {100 * c['diff']:+.1f}" for f, c in per.items())}
 
 
 def verdict(check: dict) -> str:
