@@ -316,8 +316,9 @@ def _cached_eval(run: Run, name: str, path: str, max_new: int) -> dict:
     if os.path.exists(cache):
         with open(cache) as f:
             data = json.load(f)
+    # "paired": rows carry the per-problem shares the report's checks pair; older cached rows did not
     key = (f"{os.path.abspath(path)}|{os.path.getmtime(path)}|{run.rc.eval_n}|{run.rc.eval_k}"
-           f"|{max_new}")
+           f"|{max_new}|paired")
     if key not in data:
         print(f"\n=== evaluating {name}: {path} ===")
         data[key] = evaluate_model(run.load(path), run.tok, run.rc, max_new)
