@@ -60,7 +60,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -118,14 +118,22 @@ class R1Config:
                                      # in RL leave room for a trace that runs a little longer)
     rl_steps: int = 50               # stage 2 GRPO steps (and the RL'd student's);
                                      # R1-Zero: rl_steps + all_rl_steps
-    rs_prompts: int = 768            # stage 3 prompts to sample from
+    rs_prompts: int = 512            # stage 3 prompts to sample from
     rs_k: int = 4                    # stage 3 samples per prompt
     general_n: int = 1000            # stage 3 non-reasoning examples, at most
     general_share: float = 0.25      # stage 3: their share of the SFT mix (R1: ~200k of ~800k),
                                      # up to general_n
+    stage3_from: str = "stage2"      # stage 3 fine-tunes: stage2 (the model that sampled the data)
+                                     # | base (R1's choice; at this scale it loses what stage 2
+                                     # won, recipe §5)
+    stage3_lr: float = 1e-3          # stage 3's SFT: peak learning rate
+    stage3_epochs: int = 2           # stage 3's SFT: epochs (R1: 2)
     all_rl_steps: int = 30           # stage 4 GRPO steps
     general_frac: float = 0.5        # stage 4: share of its steps that sample general
                                      # (translation) prompts
+    general_weights: str = "accuracy=1.0"  # stage 4: rule rewards of translation prompts
+                                     # (their checker already asks for the target language;
+                                     # format and language terms there only add noise, recipe §5)
     translation_reward: str = "verifier"  # stage 4's score of a translation: verifier (its exact
                                      # checker, as R1 used rules wherever one exists)
                                      # | reward_model (the Bradley-Terry model, trained first:
@@ -137,9 +145,12 @@ class R1Config:
     rm_epochs: int = 1               # reward model: training epochs
     rm_policy_prompts: int = 256     # reward model: + pairs of the stage-3 model's own right and
                                      # wrong answers to this many general prompts (0: none)
-    scale_rewards: str = "batch"     # stages 2 and 4: advantages scaled by the batch's reward
-                                     # std; group (R1-Zero's, per group) blows small
-                                     # format/language differences up (recipe §5)
+    scale_rewards: str = "batch"     # stage 2: advantages scaled by the batch's reward std;
+                                     # group (R1-Zero's, per group) blows small format/language
+                                     # differences up (recipe §5)
+    stage4_scale_rewards: str = "none"  # stage 4: not scaled (Dr. GRPO); a translation step's
+                                     # batch has a small spread, and scaled by it the few right
+                                     # translations get advantages of 3-10 (recipe §5)
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards
                                      # of stages 2 and 4 (recipe §3)
     rewards: str = ""                # your reward modules (.py paths or dotted names), loaded
@@ -176,7 +187,7 @@ PRESETS = {
     "tiny": dict(base="scratch", student_base="scratch", pretrain="tiny", student="tiny",
                  cold_start_n=24, cold_start_max_tokens=0, rl_steps=2, rs_prompts=8, general_n=8,
                  rm_pairs=16, rm_policy_prompts=0, all_rl_steps=2, eval_n=1, overlong_buffer=8,
-                 sft=dict(epochs=1, batch_size=8),
+                 stage3_epochs=1, sft=dict(epochs=1, batch_size=8),
                  grpo=zero_grpo("tiny")),
     "cpu": dict(pretrain="cpu", student="student",
                 sft=dict(epochs=2, batch_size=16),
@@ -184,7 +195,7 @@ PRESETS = {
     "gpu": dict(base="scratch", student_base="scratch", pretrain="gpu", student="student",
                 cold_start_n=4000, cold_start_max_tokens=0, rl_steps=200, rs_prompts=4000,
                 general_n=2000, rm_pairs=8000, rm_epochs=3, rm_policy_prompts=0,
-                all_rl_steps=200, eval_n=32,
+                all_rl_steps=200, eval_n=32, stage3_lr=3e-4,
                 sft=dict(epochs=2, batch_size=64, lr=3e-4),
                 grpo=zero_grpo("gpu")),
 }
@@ -428,9 +439,12 @@ def stage3(run: Run) -> dict:
         _write_json(os.path.join(out, "rejection.json"), counts)
         _write_jsonl(data_path, data)
     print("  rejection sampling: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    model = run.load(run.base)  # R1: stage 3 fine-tunes the *base* again, not the RL model
-    info = sft(model, data, run.sft_config(), out, resume=run.rc.resume, log_name="sft")
-    return {"rejection": counts, "sft": info}
+    # R1 fine-tunes the base again; here the default continues from stage 2 (recipe §5)
+    model = run.load(run.base if run.rc.stage3_from == "base"
+                     else os.path.join(run.dir("2"), "model.pt"))
+    config = replace(run.sft_config(), lr=run.rc.stage3_lr, epochs=run.rc.stage3_epochs)
+    info = sft(model, data, config, out, resume=run.rc.resume, log_name="sft")
+    return {"rejection": counts, "from": run.rc.stage3_from, "sft": info}
 
 
 def general_step(step: int, rc: R1Config) -> bool:
@@ -490,12 +504,15 @@ def stage4(run: Run) -> dict:
     if paid or run.rc.rm_watch:
         rm, rm_info = reward_model(run, model)
     weights = parse_weights(run.rc.reasoning_weights)
+    general_weights = parse_weights(run.rc.general_weights)
     general = [general_step(s, run.rc) for s in range(run.rc.all_rl_steps)]
 
     def reward_fn(text, problem, step):
         # the rules: accuracy is the exact checker's
-        total, parts = combined_reward(text, problem, weights)
-        if rm is None or problem.family not in GENERAL_FAMILIES:
+        if problem.family not in GENERAL_FAMILIES:
+            return combined_reward(text, problem, weights)
+        total, parts = combined_reward(text, problem, general_weights)
+        if rm is None:
             return total, parts
         pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
         if not paid:
@@ -507,7 +524,7 @@ def stage4(run: Run) -> dict:
                            reward_weights=run.rc.reasoning_weights,
                            mask_truncated_completions=run.rc.mask_truncated,
                            overlong_buffer=run.rc.overlong_buffer,
-                           scale_rewards=run.rc.scale_rewards)
+                           scale_rewards=run.rc.stage4_scale_rewards)
     trainer = run.trainer(model, gcfg, run.dir("4"), reward_fn=reward_fn)
 
     def problem_source(rng):  # this step's kind of prompt
@@ -566,7 +583,9 @@ def main(argv):
     preset = rc.preset
     # may define weighted names
     reward_modules.resolve(rc.rewards, rc.reasoning_weights, "--reasoning_weights")
-    parse_weights(rc.reasoning_weights)  # a bad --reasoning_weights fails now, not after stage 1
+    reward_modules.resolve(rc.rewards, rc.general_weights, "--general_weights")
+    for weights in (rc.reasoning_weights, rc.general_weights):
+        parse_weights(weights)  # a bad weight fails now, not after stage 1
     run = Run(rc, preset, device)
     # every stage's settings now, not hours in (nanor1/preflight.py)
     preflight.check_r1(run, preset_config)

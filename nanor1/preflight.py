@@ -201,11 +201,17 @@ def check_r1(run, preset_config) -> None:
     positive(cold_start_n=rc.cold_start_n, rl_steps=rc.rl_steps, rs_prompts=rc.rs_prompts,
              rs_k=rc.rs_k,
              general_n=rc.general_n, rm_pairs=rc.rm_pairs, all_rl_steps=rc.all_rl_steps,
-             eval_n=rc.eval_n, eval_k=rc.eval_k, distill_seeds=rc.distill_seeds)
+             eval_n=rc.eval_n, eval_k=rc.eval_k, distill_seeds=rc.distill_seeds,
+             stage3_epochs=rc.stage3_epochs, stage3_lr=rc.stage3_lr)
     if not 0.0 <= rc.general_frac <= 1.0:
         fail("--general_frac", rc.general_frac, "must lie in [0, 1]")
     if rc.translation_reward not in ("verifier", "reward_model"):
         fail("--translation_reward", rc.translation_reward, "choose verifier or reward_model")
+    for flag in ("scale_rewards", "stage4_scale_rewards"):
+        if getattr(rc, flag) not in ("group", "batch", "none"):
+            fail("--" + flag, getattr(rc, flag), "choose group, batch or none")
+    if rc.stage3_from not in ("stage2", "base"):
+        fail("--stage3_from", rc.stage3_from, "choose stage2 or base")
     if not 0.0 <= rc.general_share < 1.0:
         fail("--general_share", rc.general_share, "must lie in [0, 1)")
     # the bases as train_r1.py resolves them: "shipped" (made by the preset's pretraining, so its
@@ -223,8 +229,10 @@ def check_r1(run, preset_config) -> None:
     teacher, student = models
     where = f"train_r1 preset {run.preset}: "
     check_sft(run.sft_config(), where + "sft.")
-    gcfg = run.grpo_config(steps=rc.rl_steps, reward_weights=rc.reasoning_weights)
-    check_grpo(gcfg, teacher, where + "grpo.", budget_check=False)
+    for scale in (rc.scale_rewards, rc.stage4_scale_rewards):  # stages 2 and 4
+        gcfg = run.grpo_config(steps=rc.rl_steps, reward_weights=rc.reasoning_weights,
+                               scale_rewards=scale)
+        check_grpo(gcfg, teacher, where + "grpo.", budget_check=False)
     max_new, setting = gcfg.max_new_tokens, where + "grpo.max_new_tokens"
     budget(max_new, teacher, FAMILIES, DIFFICULTIES, "reasoning prompts (stages 2-4, evaluation)",
            setting)

@@ -355,6 +355,10 @@ def test_train_r1_rejects_bad_options(tmp_path):
     assert r.returncode != 0 and "rl_stepz" in r.stderr
     r = _run(["--reasoning_weights=accuracy=1,helpful=2"], tmp_path)
     assert r.returncode != 0 and "helpful" in r.stderr
+    r = _run(["--general_weights=accuracy=1,fluency=1"], tmp_path)
+    assert r.returncode != 0 and "fluency" in r.stderr
+    r = _run(["--stage3_from=stage1"], tmp_path)
+    assert r.returncode != 0 and "--stage3_from" in r.stderr
 
 
 @pytest.mark.slow
