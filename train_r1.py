@@ -148,9 +148,8 @@ class R1Config:
     scale_rewards: str = "batch"     # stage 2: advantages scaled by the batch's reward std;
                                      # group (R1-Zero's, per group) blows small format/language
                                      # differences up (recipe §5)
-    stage4_scale_rewards: str = "none"  # stage 4: not scaled (Dr. GRPO); a translation step's
-                                     # batch has a small spread, and scaled by it the few right
-                                     # translations get advantages of 3-10 (recipe §5)
+    stage4_scale_rewards: str = "batch"  # stage 4's scaling (none: Dr. GRPO's, measured in
+                                     # docs/results.md)
     reasoning_weights: str = "accuracy=1.0,format=0.25,language=0.25"  # rule rewards
                                      # of stages 2 and 4 (recipe §3)
     rewards: str = ""                # your reward modules (.py paths or dotted names), loaded

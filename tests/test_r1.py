@@ -318,6 +318,8 @@ def test_train_r1_tiny_runs_every_stage_and_reports(tmp_path):
         for key in ("pass@1", "cons@k", "format_rate", "lang_mix_rate", "mean_len", "aha_rate", "readable_rate",
                     "general_pass@1"):
             assert key in row
+    # stage 3 continues from stage 2 (recipe §5)
+    assert summary["stages"]["3"]["from"] == "stage2"
     rej = summary["stages"]["3"]["rejection"]
     assert rej["drawn"] == 8 * 4 and sum(v for k, v in rej.items() if k in
                                          ("keep", "truncated", "malformed", "wrong", "mixed_language", "duplicate")) == 32
