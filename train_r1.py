@@ -24,9 +24,10 @@ pretrained into out/base_<preset>):
   2 reasoning   GRPO from stage 1: accuracy + format + language consistency (rule rewards only)
   3 rejection   sample k per train prompt from stage 2, keep the correct (or honestly unresolved) /
                 well-formed / single-language / finished / unique ones, add non-reasoning data
-                (translating steps en<->zh), SFT the *base* 2 epochs
+                (translating steps en<->zh), SFT of the stage-2 model 2 epochs
   4 all         GRPO from stage 3 at temperature 0.7, half of its steps on reasoning prompts, half
-                on translation prompts, all scored by rules (translation by its exact checker)
+                on translation prompts, all scored by rules (translation by its exact checker
+                alone)
   distill       a smaller student (the `student` base) SFT'd on the stage-3 data, against the same
                 student given R1-Zero RL from its own base with the RL budget of stage 2 (once per
                 seed of --distill_seeds)
@@ -45,8 +46,14 @@ Deviations from the paper, each measured (docs/results.md):
   buffer 1 token) and do not mask it from the loss (R1-Zero here does, so that long retry chains
   can emerge): after the cold start the retries are there, and RL that pays a late hit more than a
   cut costs learns to search on to the cap.
+- stage 3 fine-tunes the stage-2 model, not the base (R1's choice, --stage3_from=base): from the
+  base, ~1000 samples of a 50-step RL run lost 4-5 of the points RL had won in both seeds measured;
+  R1's 600k samples carried them.
 - stage 4 has no learned reward: the one general task here, translation, has an exact checker,
-  which R1 used wherever one exists. `--translation_reward=reward_model` pays translations with a
+  which R1 used wherever one exists; a translation earns its checker's accuracy alone (the checker
+  asks for the target language already, and with format and language terms added, 75-94% of a
+  translation step's groups had a spread from those terms alone).
+  `--translation_reward=reward_model` pays translations with a
   Bradley-Terry reward model (nanor1/reward_model.py, trained on synthetic pairs and the stage-3
   model's own right and wrong answers) instead: experiments/reward_model_lesson.py shows what RL
   then does.
@@ -118,6 +125,7 @@ class R1Config:
                                      # in RL leave room for a trace that runs a little longer)
     rl_steps: int = 50               # stage 2 GRPO steps (and the RL'd student's);
                                      # R1-Zero: rl_steps + all_rl_steps
+    stage2_lr: float = 2e-4          # stage 2's GRPO peak learning rate (R1-Zero's: train_zero's)
     rs_prompts: int = 512            # stage 3 prompts to sample from
     rs_k: int = 4                    # stage 3 samples per prompt
     general_n: int = 1000            # stage 3 non-reasoning examples, at most
@@ -194,7 +202,7 @@ PRESETS = {
     "gpu": dict(base="scratch", student_base="scratch", pretrain="gpu", student="student",
                 cold_start_n=4000, cold_start_max_tokens=0, rl_steps=200, rs_prompts=4000,
                 general_n=2000, rm_pairs=8000, rm_epochs=3, rm_policy_prompts=0,
-                all_rl_steps=200, eval_n=32, stage3_lr=3e-4,
+                all_rl_steps=200, eval_n=32, stage2_lr=3e-5, stage3_lr=3e-4,
                 sft=dict(epochs=2, batch_size=64, lr=3e-4),
                 grpo=zero_grpo("gpu")),
 }
@@ -384,7 +392,8 @@ def stage1(run: Run) -> dict:
 
 def stage2(run: Run) -> dict:
     model = run.load(os.path.join(run.dir("1"), "model.pt"))
-    gcfg = run.grpo_config(steps=run.rc.rl_steps, reward_weights=run.rc.reasoning_weights,
+    gcfg = run.grpo_config(steps=run.rc.rl_steps, lr=run.rc.stage2_lr,
+                           reward_weights=run.rc.reasoning_weights,
                            mask_truncated_completions=run.rc.mask_truncated,
                            overlong_buffer=run.rc.overlong_buffer,
                            scale_rewards=run.rc.scale_rewards)
