@@ -86,7 +86,7 @@ from nanor1.r1_report import stage_picture, write_r1_report
 from nanor1.rl_loop import run_rl
 from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pairs,
                                  preference_pairs, train_reward_model)
-from nanor1.rewards import combined_reward, parse_weights
+from nanor1.rewards import combined_reward, format_reward, parse_weights
 from nanor1.sampler import SamplingParams, generate
 from nanor1.sft import SFTConfig, sft
 from nanor1.tasks import FAMILIES, GENERAL_FAMILIES, format_prompt, sample_problem
@@ -137,6 +137,7 @@ class R1Config:
     stage3_lr: float = 1e-3          # stage 3's SFT: peak learning rate
     stage3_epochs: int = 2           # stage 3's SFT: epochs (R1: 2)
     all_rl_steps: int = 30           # stage 4 GRPO steps
+    stage4_temperature: float = 0.7  # stage 4's sampling temperature (R1's; stage 2 samples at 1)
     general_frac: float = 0.5        # stage 4: share of its steps that sample general
                                      # (translation) prompts
     general_weights: str = "accuracy=1.0"  # stage 4: rule rewards of translation prompts
@@ -525,10 +526,11 @@ def stage4(run: Run) -> dict:
         pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
         if not paid:
             return total, {**parts, "preference": pref}  # logged, not paid
-        # accuracy logged, not paid
-        return pref + 0.25 * parts["format"], {**parts, "preference": pref}
+        # accuracy logged, not paid; the reward model's score and R1's format reward are
+        fmt = format_reward(text, problem)
+        return pref + 0.25 * fmt, {**parts, "format": fmt, "preference": pref}
 
-    gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=0.7,
+    gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=run.rc.stage4_temperature,
                            reward_weights=run.rc.reasoning_weights,
                            mask_truncated_completions=run.rc.mask_truncated,
                            overlong_buffer=run.rc.overlong_buffer,
