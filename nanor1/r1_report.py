@@ -240,7 +240,9 @@ def report_text(summary: dict, timing: str) -> str:
             + "\n\nThe paper's stage-by-stage picture, measured (each difference paired over the "
               "same held-out problems, +- its 95% interval):\n\n"
             + picture_text(summary.get("picture", []))
-            + "\n\n" + stage_notes(summary["stages"]) + "\n")
+            + "\n\nA row that does not hold at this scale: docs/results.md lists the levers tried on "
+              "the recipe for it and what each did (\"Stages 3 and 4: the levers\").\n\n"
+            + stage_notes(summary["stages"]) + "\n")
 
 
 def write_r1_report(out_dir: str, summary: dict, timing: str, samples: dict, images=()) -> str:
