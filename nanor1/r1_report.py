@@ -9,8 +9,9 @@ whether the evaluation's noise could decide it.
 A check compares two models on the same held-out problems: per problem the share of its responses
 that are right (or readable, or mixed), then the mean difference over the problems and 1.96 standard
 errors of it (nanor1.evaluate.paired_difference). A check holds when the measured difference clears
-its margin; it is "decided" when the whole interval does, and "within noise" when the interval
-straddles the margin.
+its margin; it is "decided" when the whole interval lies on that side of the margin, and "within
+noise" when the interval straddles the margin, whichever side the difference falls on. Several runs
+side by side: a check is a finding only when every run decides it the same way.
 """
 import json
 import os
@@ -88,10 +89,13 @@ def compare(models: dict, row: str, claim: str, new: str, old: str, key: str, ma
         shares_a = {pid: v for pid, v in shares_a.items() if a["family"].get(pid) == family}
     d = paired_difference(shares_a, shares_b)
     holds = d["diff"] <= margin + 1e-9 if at_most else d["diff"] >= margin - 1e-9
+    # decided: the whole interval lies on the side of the margin that the difference lies on
     if d["ci95"] is None:
         decided = False
-    else:
+    elif holds:
         decided = d["hi"] <= margin if at_most else d["lo"] >= margin
+    else:
+        decided = d["lo"] > margin if at_most else d["hi"] < margin
     numbers = (f"{pct(models[new].get(key))} vs {old} {pct(models[old].get(key))}: "
                if not family else f"{family} ")
     numbers += f"{100 * d['diff']:+.1f}" + (f" +- {100 * d['ci95']:.1f}"
@@ -152,15 +156,31 @@ def family_check(models: dict, row: str, new: str, old: str, margin: float) -> d
     worst = min(per.values(), key=lambda c: c["diff"])
     return {**worst, "claim": f"no family loses more than {-100 * margin:.0f} points of pass@1",
             "holds": all(c["holds"] for c in per.values()),
-            "decided": all(c["decided"] for c in per.values()),
+            # holding is decided when every family's is; failing, when one family's fall is
+            "decided": (all(c["decided"] for c in per.values())
+                        if all(c["holds"] for c in per.values())
+                        else any(c["decided"] for c in per.values() if not c["holds"])),
             "numbers": "worst " + worst["numbers"] + "; " + ", ".join(
                 f"{f} {100 * c['diff']:+.1f}" for f, c in per.items())}
 
 
 def verdict(check: dict) -> str:
-    if not check["holds"]:
-        return "DOES NOT HOLD"
-    return "holds" if check["decided"] is not False else "holds (within noise)"
+    """holds / DOES NOT HOLD when the interval decides it (or the check has none); "(within
+    noise)" when the interval straddles the margin: the evaluation cannot tell the two apart."""
+    said = "holds" if check["holds"] else "DOES NOT HOLD"
+    return said if check["decided"] is not False else said.lower() + " (within noise)"
+
+
+def across_runs(checks: list[dict]) -> str:
+    """One check in several runs (seeds): a finding only when every run decides it the same way;
+    otherwise the runs' chance or the evaluation's noise decides it at this scale."""
+    sides = {c["holds"] for c in checks}
+    if len(sides) > 1:
+        return "differs between runs"
+    side = "holds" if sides.pop() else "does not hold"
+    if all(c["decided"] is not False for c in checks):
+        return f"{side} in every run"
+    return f"{side} in every run, within noise in some"
 
 
 def picture_text(checks: list[dict]) -> str:
@@ -172,11 +192,14 @@ def side_by_side(runs: dict) -> str:
     pictures = {label: {(c["row"], c["claim"]): c for c in s.get("picture", [])}
                 for label, s in runs.items()}
     keys = list(dict.fromkeys(k for p in pictures.values() for k in p))
-    lines = ["| stage | check | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
+    lines = ["| stage | check | " + " | ".join(runs) + " | across the runs |",
+             "|---|---|" + "---|" * (len(runs) + 1)]
     for key in keys:
         cells = [f"{p[key]['verdict']}: {p[key]['numbers']}" if key in p else "-"
                  for p in pictures.values()]
-        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+        each = [p[key] for p in pictures.values() if key in p]
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells)
+                     + f" | {across_runs(each)} |")
     return "\n".join(lines)
 
 
@@ -268,6 +291,10 @@ def main(argv):
             raise SystemExit(f"error: {path} not found (run train_r1.py --out_dir={d} first)")
         with open(path) as f:
             s = json.load(f)
+        # decided again from the models' per-problem records: a run written by an older report
+        # is read by the same rules as a new one
+        s["picture"] = stage_picture(s["models"], (s["stages"].get("distill") or {}).get(
+            "seeds_eval"))
         runs[f"{d} (seed {s.get('seed', '?')})"] = s
     print(side_by_side(runs))
 

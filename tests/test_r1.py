@@ -264,7 +264,7 @@ def test_stage_picture_checks_hold_fail_or_stay_within_noise():
     n = 40
     s1 = _shares([0.5] * n)
     s2 = _shares([0.75] * n)                            # +25 points on every problem: decided
-    s3 = _shares([0.75] * (n - 2) + [0.0, 0.0])         # -3.75 points, margin -2: fails
+    s3 = _shares([0.75] * (n - 10) + [0.25] * 10)       # -12.5 points, margin -2: fails, decided
     models = {"stage 1 cold start": _row(s1, **{"pass@1": 0.5}), "stage 2 reasoning RL": _row(s2, **{"pass@1": 0.75}),
               "stage 3 rejection SFT": _row(s3, **{"pass@1": 0.71, "general_pass@1": 0.2})}
     got = {(c["row"], c["claim"]): c for c in r1_report.stage_picture(models)}
@@ -272,7 +272,7 @@ def test_stage_picture_checks_hold_fail_or_stay_within_noise():
     assert gain["verdict"] == "holds" and abs(gain["diff"] - 0.25) < 1e-12 and gain["ci95"] == 0.0
     assert got[("stage 2", "no family loses more than 3 points of pass@1")]["holds"]
     drop = got[("stage 3", "reasoning pass@1 >= stage 2's - 2 points")]
-    assert drop["verdict"] == "DOES NOT HOLD" and "-3.8 +-" in drop["numbers"]
+    assert drop["verdict"] == "DOES NOT HOLD" and "-12.5 +-" in drop["numbers"] and drop["hi"] < -0.02
     assert got[("stage 3", "translation learned (> 0)")]["holds"]
     text = r1_report.picture_text(r1_report.stage_picture(models))
     assert "- stage 3: DOES NOT HOLD: reasoning pass@1 >= stage 2's - 2 points (71.0% vs" in text
@@ -280,6 +280,19 @@ def test_stage_picture_checks_hold_fail_or_stay_within_noise():
     models["stage 2 reasoning RL"] = _row(noisy, **{"pass@1": 0.55})
     got = {(c["row"], c["claim"]): c for c in r1_report.stage_picture(models)}
     assert got[("stage 2", "reasoning pass@1 >= stage 1's + 5 points")]["verdict"] == "holds (within noise)"
+    models["stage 2 reasoning RL"] = _row(s2)
+    models["stage 3 rejection SFT"] = _row(_shares([0.75] * (n - 2) + [0.0, 0.0]))  # -3.75: interval spans -2
+    small_drop = [c for c in r1_report.stage_picture(models) if c["claim"].startswith("reasoning pass@1 >= stage 2")]
+    assert small_drop[0]["verdict"] == "does not hold (within noise)"
+
+
+def test_across_runs_calls_a_check_a_finding_only_when_every_run_decides_it_alike():
+    held, noisy, failed = ({"holds": True, "decided": True}, {"holds": True, "decided": False},
+                           {"holds": False, "decided": True})
+    assert r1_report.across_runs([held, held]) == "holds in every run"
+    assert r1_report.across_runs([held, noisy]) == "holds in every run, within noise in some"
+    assert r1_report.across_runs([held, failed]) == "differs between runs"
+    assert r1_report.across_runs([failed, {**failed, "decided": None}]) == "does not hold in every run"
 
 
 def test_stage_picture_family_check_names_the_family_that_falls():
