@@ -138,6 +138,8 @@ class R1Config:
     stage3_epochs: int = 2           # stage 3's SFT: epochs (R1: 2)
     all_rl_steps: int = 30           # stage 4 GRPO steps
     stage4_temperature: float = 0.7  # stage 4's sampling temperature (R1's; stage 2 samples at 1)
+    stage4_lr: float = 2e-4          # stage 4's GRPO peak learning rate
+    stage4_beta: float = 0.05        # stage 4's KL coefficient, to the stage-3 model
     general_frac: float = 0.5        # stage 4: share of its steps that sample general
                                      # (translation) prompts
     general_weights: str = "accuracy=1.0"  # stage 4: rule rewards of translation prompts
@@ -195,7 +197,7 @@ PRESETS = {
     "tiny": dict(base="scratch", student_base="scratch", pretrain="tiny", student="tiny",
                  cold_start_n=24, cold_start_max_tokens=0, rl_steps=2, rs_prompts=8, general_n=8,
                  rm_pairs=16, rm_policy_prompts=0, all_rl_steps=2, eval_n=1, overlong_buffer=8,
-                 stage3_epochs=1, sft=dict(epochs=1, batch_size=8),
+                 stage3_epochs=1, stage4_beta=0.0, sft=dict(epochs=1, batch_size=8),
                  grpo=zero_grpo("tiny")),
     "cpu": dict(pretrain="cpu", student="student",
                 sft=dict(epochs=2, batch_size=16),
@@ -203,7 +205,8 @@ PRESETS = {
     "gpu": dict(base="scratch", student_base="scratch", pretrain="gpu", student="student",
                 cold_start_n=4000, cold_start_max_tokens=0, rl_steps=200, rs_prompts=4000,
                 general_n=2000, rm_pairs=8000, rm_epochs=3, rm_policy_prompts=0,
-                all_rl_steps=200, eval_n=32, stage2_lr=3e-5, stage3_lr=3e-4,
+                all_rl_steps=200, eval_n=32, stage2_lr=3e-5, stage3_lr=3e-4, stage4_lr=3e-5,
+                stage4_beta=0.01,
                 sft=dict(epochs=2, batch_size=64, lr=3e-4),
                 grpo=zero_grpo("gpu")),
 }
@@ -531,6 +534,7 @@ def stage4(run: Run) -> dict:
         return pref + 0.25 * fmt, {**parts, "format": fmt, "preference": pref}
 
     gcfg = run.grpo_config(steps=run.rc.all_rl_steps, temperature=run.rc.stage4_temperature,
+                           lr=run.rc.stage4_lr, beta=run.rc.stage4_beta,
                            reward_weights=run.rc.reasoning_weights,
                            mask_truncated_completions=run.rc.mask_truncated,
                            overlong_buffer=run.rc.overlong_buffer,

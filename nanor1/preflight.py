@@ -203,7 +203,8 @@ def check_r1(run, preset_config) -> None:
              general_n=rc.general_n, rm_pairs=rc.rm_pairs, all_rl_steps=rc.all_rl_steps,
              eval_n=rc.eval_n, eval_k=rc.eval_k, distill_seeds=rc.distill_seeds,
              stage2_lr=rc.stage2_lr, stage3_epochs=rc.stage3_epochs, stage3_lr=rc.stage3_lr,
-             stage4_temperature=rc.stage4_temperature)
+             stage4_temperature=rc.stage4_temperature, stage4_lr=rc.stage4_lr)
+    non_negative(stage4_beta=rc.stage4_beta)
     if not 0.0 <= rc.general_frac <= 1.0:
         fail("--general_frac", rc.general_frac, "must lie in [0, 1]")
     if rc.translation_reward not in ("verifier", "reward_model"):

@@ -374,6 +374,8 @@ def test_train_r1_rejects_bad_options(tmp_path):
     assert r.returncode != 0 and "fluency" in r.stderr
     r = _run(["--stage3_from=stage1"], tmp_path)
     assert r.returncode != 0 and "--stage3_from" in r.stderr
+    r = _run(["--stage4_beta=-0.1"], tmp_path)
+    assert r.returncode != 0 and "--stage4_beta" in r.stderr
 
 
 @pytest.mark.slow
