@@ -178,9 +178,10 @@ def across_runs(checks: list[dict]) -> str:
     if len(sides) > 1:
         return "differs between runs"
     side = "holds" if sides.pop() else "does not hold"
-    if all(c["decided"] is not False for c in checks):
+    undecided = sum(c["decided"] is False for c in checks)
+    if not undecided:
         return f"{side} in every run"
-    return f"{side} in every run, within noise in some"
+    return f"{side} in every run, within noise in " + ("all" if undecided == len(checks) else "some")
 
 
 def picture_text(checks: list[dict]) -> str:
@@ -263,8 +264,11 @@ def report_text(summary: dict, timing: str) -> str:
             + "\n\nThe paper's stage-by-stage picture, measured (each difference paired over the "
               "same held-out problems, +- its 95% interval):\n\n"
             + picture_text(summary.get("picture", []))
-            + "\n\nA row that does not hold at this scale: docs/results.md lists the levers tried on "
-              "the recipe for it and what each did (\"Stages 3 and 4: the levers\").\n\n"
+            + "\n\n\"Within noise\": the interval straddles the margin, so this held-out set cannot "
+              "tell the check's two outcomes apart (several seeds side by side: python -m "
+              "nanor1.r1_report RUN_DIR ...). A row that does not hold at this scale: docs/results.md "
+              "lists the levers tried on the recipe for it and what each did (\"Stages 3 and 4: the "
+              "levers\").\n\n"
             + stage_notes(summary["stages"]) + "\n")
 
 

@@ -291,6 +291,7 @@ def test_across_runs_calls_a_check_a_finding_only_when_every_run_decides_it_alik
                            {"holds": False, "decided": True})
     assert r1_report.across_runs([held, held]) == "holds in every run"
     assert r1_report.across_runs([held, noisy]) == "holds in every run, within noise in some"
+    assert r1_report.across_runs([noisy, noisy]) == "holds in every run, within noise in all"
     assert r1_report.across_runs([held, failed]) == "differs between runs"
     assert r1_report.across_runs([failed, {**failed, "decided": None}]) == "does not hold in every run"
 
