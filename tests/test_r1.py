@@ -296,6 +296,26 @@ def test_across_runs_calls_a_check_a_finding_only_when_every_run_decides_it_alik
     assert r1_report.across_runs([failed, {**failed, "decided": None}]) == "does not hold in every run"
 
 
+def test_runs_side_by_side_are_judged_again_and_agree_or_not(tmp_path, capsys):
+    """python -m nanor1.r1_report decides each run's checks again from its per-problem records (a stale verdict in
+    summary.json is ignored) and says per check whether the runs agree."""
+    n = 40
+    s1 = _shares([0.5] * n)
+    runs = {"a": _shares([0.75] * n),                                          # +25 points: decided
+            "b": _shares([0.5 + (0.25 if i % 2 else -0.15) for i in range(n)])}  # +5: within noise
+    for name, s2 in runs.items():
+        (tmp_path / name).mkdir()
+        summary = {"seed": name, "stages": {}, "picture": [{"row": "stage 2", "claim": "stale", "verdict": "x"}],
+                   "models": {"stage 1 cold start": _row(s1), "stage 2 reasoning RL": _row(s2)}}
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    r1_report.main([str(tmp_path / "a"), str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert "stale" not in out
+    [line] = [x for x in out.splitlines() if "reasoning pass@1 >= stage 1's + 5 points" in x]
+    assert "| holds: " in line and "| holds (within noise): " in line
+    assert line.endswith("| holds in every run, within noise in some |")
+
+
 def test_stage_picture_family_check_names_the_family_that_falls():
     s1 = {**_shares([0.5] * 20), "family": {str(i): ("arithmetic" if i < 10 else "linear") for i in range(20)}}
     s2 = {**_shares([0.2] * 10 + [0.9] * 10), "family": s1["family"]}
