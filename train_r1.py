@@ -81,7 +81,8 @@ from nanor1.grpo import GRPOConfig, GRPOTrainer
 from nanor1.metrics import MetricsLog, extra_terms, plot_metrics, write_atomic
 from nanor1.base import resolve_base
 from nanor1.pretrain import preset_config
-from nanor1.r1_data import build_cold_start, general_examples, rejection_filter
+from nanor1.r1_data import (COLD_START_HABITS, build_cold_start, general_examples,
+                             rejection_filter)
 from nanor1.r1_report import stage_picture, write_r1_report
 from nanor1.rl_loop import run_rl
 from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pairs,
@@ -123,6 +124,8 @@ class R1Config:
     cold_start_n: int = 1000         # stage 1 examples
     cold_start_max_tokens: int = 340  # stage 1: drop longer traces (0: keep all; 400 new tokens
                                      # in RL leave room for a trace that runs a little longer)
+    cold_start_free_search: float = 0.4  # stage 1: share of countdown searches not steered toward
+                                     # a hit (they may use up their four tries and say so)
     rl_steps: int = 50               # stage 2 GRPO steps (and the RL'd student's);
                                      # R1-Zero: rl_steps + all_rl_steps
     stage2_lr: float = 2e-4          # stage 2's GRPO peak learning rate (R1-Zero's: train_zero's)
@@ -386,8 +389,9 @@ def stage_zero(run: Run) -> dict:
 
 def stage1(run: Run) -> dict:
     out = run.dir("1")
+    habits = replace(COLD_START_HABITS, free_search=run.rc.cold_start_free_search)
     examples, stats = build_cold_start(run.rc.cold_start_n, seed=run.rc.seed,
-                                       max_tokens=run.rc.cold_start_max_tokens)
+                                       max_tokens=run.rc.cold_start_max_tokens, habits=habits)
     _write_jsonl(os.path.join(out, "cold_start.jsonl"), examples)
     model = run.load(run.base)
     info = sft(model, examples, run.sft_config(), out, resume=run.rc.resume, log_name="sft")

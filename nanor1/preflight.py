@@ -205,6 +205,8 @@ def check_r1(run, preset_config) -> None:
              stage2_lr=rc.stage2_lr, stage3_epochs=rc.stage3_epochs, stage3_lr=rc.stage3_lr,
              stage4_temperature=rc.stage4_temperature, stage4_lr=rc.stage4_lr)
     non_negative(stage4_beta=rc.stage4_beta)
+    if not 0.0 <= rc.cold_start_free_search <= 1.0:
+        fail("--cold_start_free_search", rc.cold_start_free_search, "must lie in [0, 1]")
     if not 0.0 <= rc.general_frac <= 1.0:
         fail("--general_frac", rc.general_frac, "must lie in [0, 1]")
     if rc.translation_reward not in ("verifier", "reward_model"):

@@ -67,7 +67,8 @@ def cold_start_example(problem, rng: random.Random,
 
 
 def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3,
-                     max_tokens: int = 0) -> tuple[list[dict], dict]:
+                     max_tokens: int = 0, habits: Habits = COLD_START_HABITS
+                     ) -> tuple[list[dict], dict]:
     """n cold-start examples over the train split (deduplicated by problem); returns (examples,
     stats). max_tokens > 0 drops traces longer than that many tokens: the RL that follows samples at
     most its max_new_tokens, and a habit learned from traces that do not fit is a habit of being cut
@@ -84,7 +85,7 @@ def build_cold_start(n: int, seed: int = 0, families=FAMILIES, zh: float = 0.3,
         if (p.family, p.data, p.lang) in seen:
             stats["duplicate_problem"] += 1
             continue
-        ex = cold_start_example(p, rng)
+        ex = cold_start_example(p, rng, habits)
         if ex is None:
             stats["unverified_trace"] += 1
             continue

@@ -17,8 +17,8 @@ import train_r1
 from nanor1 import r1_report
 from nanor1.evaluate import paired_difference
 from nanor1.model import GPT, ModelConfig
-from nanor1.r1_data import (NO_HIT, build_cold_start, cold_start_example, general_examples, honest_giveup_reward,
-                            judge_sample, rejection_filter)
+from nanor1.r1_data import (COLD_START_HABITS, NO_HIT, build_cold_start, cold_start_example, general_examples,
+                            honest_giveup_reward, judge_sample, rejection_filter)
 from nanor1.reward_model import (RewardModel, RMConfig, bradley_terry_loss, pair_accuracy, policy_pairs,
                                  preference_pairs, train_reward_model)
 from nanor1.rewards import extract_answer, format_ok, is_lang_mixed, language_consistency
@@ -65,6 +65,13 @@ def test_cold_start_builder_drops_traces_longer_than_the_cap():
     examples, stats = build_cold_start(150, seed=2, max_tokens=120)
     assert len(examples) == 150 and stats["too_long"] > 0
     assert max(len(tok.encode(e["response"])) for e in examples) <= 120
+
+
+def test_cold_start_free_search_sets_how_many_searches_end_unresolved():
+    free = [build_cold_start(300, seed=3, families=("countdown",),
+                             habits=dataclasses.replace(COLD_START_HABITS, free_search=f))[1]["unresolved_search"]
+            for f in (0.0, 0.4, 1.0)]
+    assert free[0] < free[1] < free[2]
 
 
 def test_general_examples_are_well_formed_number_words():
@@ -397,6 +404,8 @@ def test_train_r1_rejects_bad_options(tmp_path):
     assert r.returncode != 0 and "--stage3_from" in r.stderr
     r = _run(["--stage4_beta=-0.1"], tmp_path)
     assert r.returncode != 0 and "--stage4_beta" in r.stderr
+    r = _run(["--cold_start_free_search=1.5"], tmp_path)
+    assert r.returncode != 0 and "--cold_start_free_search" in r.stderr
 
 
 @pytest.mark.slow
