@@ -83,7 +83,7 @@ from nanor1.base import resolve_base
 from nanor1.pretrain import preset_config
 from nanor1.r1_data import (COLD_START_HABITS, build_cold_start, general_examples,
                              rejection_filter)
-from nanor1.r1_report import stage_picture, write_r1_report
+from nanor1.r1_report import summary_picture, write_r1_report
 from nanor1.rl_loop import run_rl
 from nanor1.reward_model import (RewardModel, RMConfig, pair_accuracy, policy_pairs,
                                  preference_pairs, train_reward_model)
@@ -533,7 +533,7 @@ def stage4(run: Run) -> dict:
         pref = float(torch.sigmoid(rm.score(run.tok, [format_prompt(problem)], [text])[0]))
         if not paid:
             return total, {**parts, "preference": pref}  # logged, not paid
-        # accuracy logged, not paid; the reward model's score and R1's format reward are
+        # paid: the reward model's score and R1's format reward (accuracy is logged, not paid)
         fmt = format_reward(text, problem)
         return pref + 0.25 * fmt, {**parts, "format": fmt, "preference": pref}
 
@@ -663,8 +663,7 @@ def main(argv):
                           for k, r in rows.items()},
                "stages": {s: {k: v for k, v in r.items() if k != "eval"}
                           for s, r in records.items() if r}}
-    summary["picture"] = stage_picture(summary["models"],
-                                       (records.get("distill") or {}).get("seeds_eval"))
+    summary["picture"] = summary_picture(summary)
     _write_json(os.path.join(rc.out_dir, "summary.json"), summary)
     reused = [s for s, r in records.items() if r and s not in ran_now]
     timing = (f"this invocation {seconds / 60:.1f} min; stages run: {','.join(ran_now) or 'none'}"

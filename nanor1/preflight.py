@@ -59,6 +59,12 @@ def non_negative(where: str = "--", **settings) -> None:
             fail(where + name, value, "must be >= 0")
 
 
+def fraction(where: str = "--", **settings) -> None:
+    for name, value in settings.items():
+        if not 0.0 <= value <= 1.0:
+            fail(where + name, value, "must lie in [0, 1]")
+
+
 def splits(setting: str, n: int, why: str) -> None:
     if n % world():
         fail(setting, n, f"must be a multiple of the number of processes ({world()}): {why}")
@@ -205,10 +211,7 @@ def check_r1(run, preset_config) -> None:
              stage2_lr=rc.stage2_lr, stage3_epochs=rc.stage3_epochs, stage3_lr=rc.stage3_lr,
              stage4_temperature=rc.stage4_temperature, stage4_lr=rc.stage4_lr)
     non_negative(stage4_beta=rc.stage4_beta)
-    if not 0.0 <= rc.cold_start_free_search <= 1.0:
-        fail("--cold_start_free_search", rc.cold_start_free_search, "must lie in [0, 1]")
-    if not 0.0 <= rc.general_frac <= 1.0:
-        fail("--general_frac", rc.general_frac, "must lie in [0, 1]")
+    fraction(cold_start_free_search=rc.cold_start_free_search, general_frac=rc.general_frac)
     if rc.translation_reward not in ("verifier", "reward_model"):
         fail("--translation_reward", rc.translation_reward, "choose verifier or reward_model")
     for flag in ("scale_rewards", "stage4_scale_rewards"):

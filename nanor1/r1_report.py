@@ -154,14 +154,20 @@ def family_check(models: dict, row: str, new: str, old: str, margin: float) -> d
     if not per:
         return None
     worst = min(per.values(), key=lambda c: c["diff"])
+    holds = all(c["holds"] for c in per.values())
     return {**worst, "claim": f"no family loses more than {-100 * margin:.0f} points of pass@1",
-            "holds": all(c["holds"] for c in per.values()),
+            "holds": holds,
             # holding is decided when every family's is; failing, when one family's fall is
-            "decided": (all(c["decided"] for c in per.values())
-                        if all(c["holds"] for c in per.values())
+            "decided": (all(c["decided"] for c in per.values()) if holds
                         else any(c["decided"] for c in per.values() if not c["holds"])),
             "numbers": "worst " + worst["numbers"] + "; " + ", ".join(
                 f"{f} {100 * c['diff']:+.1f}" for f, c in per.items())}
+
+
+def summary_picture(summary: dict) -> list[dict]:
+    """The picture's checks of a train_r1 summary (its models and its distillation seeds)."""
+    return stage_picture(summary["models"],
+                         (summary["stages"].get("distill") or {}).get("seeds_eval"))
 
 
 def verdict(check: dict) -> str:
@@ -297,8 +303,7 @@ def main(argv):
             s = json.load(f)
         # decided again from the models' per-problem records: a run written by an older report
         # is read by the same rules as a new one
-        s["picture"] = stage_picture(s["models"], (s["stages"].get("distill") or {}).get(
-            "seeds_eval"))
+        s["picture"] = summary_picture(s)
         runs[f"{d} (seed {s.get('seed', '?')})"] = s
     print(side_by_side(runs))
 
